@@ -1,0 +1,32 @@
+"""funclib: the reference for the mathematical functions of neural networks.
+
+Look up a function, get its exact definition, derivative and proven properties::
+
+    >>> import funclib
+    >>> gelu = funclib.get("gelu")
+    >>> gelu.formula_text()
+    'x*erfc(-x*sqrt(2)/2)/2'
+
+Everything about a function comes from its catalog entry (``catalog/*.toml``).
+"""
+
+from .entry import Entry, ParameterError
+from .formula import FormulaError, parse_formula, to_formula
+from .registry import CatalogError, UnknownEntryError, entries, get, load_catalog, search
+
+__all__ = [
+    "Entry",
+    "CatalogError",
+    "FormulaError",
+    "ParameterError",
+    "UnknownEntryError",
+    "entries",
+    "get",
+    "load_catalog",
+    "parse_formula",
+    "search",
+    "to_formula",
+    "__version__",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,344 @@
+"""The catalog entry: one function with its definition, variants, parameters and claims.
+
+An :class:`Entry` is immutable. It is built by :mod:`funclib.registry` from a TOML table after
+validation; everything derived (derivatives, Jacobians, proven properties, reference values)
+is computed from it on demand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy as sp
+
+from . import calculus
+from .formula import make_symbol, to_formula
+from .mpeval import mp_evaluate
+from .ranges import Interval
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .properties import Properties
+
+__all__ = [
+    "Entry",
+    "Param",
+    "Variant",
+    "Convention",
+    "SpecialCase",
+    "Reference",
+    "KINDS",
+    "ParameterError",
+]
+
+KINDS = ("elementwise", "rowwise", "gated", "grouped", "attention")
+
+
+class ParameterError(ValueError):
+    """A parameter value that is unknown or outside its admissible range."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter: default, admissible range and whether training updates it."""
+
+    name: str
+    default: float
+    range: Interval
+    trainable: bool = False
+    description: str = ""
+
+    def check(self, value: float, entry_id: str) -> float:
+        """Return ``value`` as float if it lies in the range, else raise :class:`ParameterError`."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"entry {entry_id!r}: parameter {self.name!r} must be a real number, got {value!r}"
+            ) from None
+        if number not in self.range:
+            raise ParameterError(
+                f"entry {entry_id!r}: parameter {self.name!r} = {number!r} is outside its "
+                f"range {self.range}"
+            )
+        return number
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        return make_symbol(self.name)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named alternative definition (GELU's tanh approximation); never swapped silently."""
+
+    name: str
+    formula: str
+    expr: sp.Expr
+    description: str = ""
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Convention:
+    """The derivative value chosen at a kink, e.g. relu'(0) = 0."""
+
+    at: sp.Expr
+    derivative: sp.Expr
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SpecialCase:
+    """Expected output at a special input (±0, ±inf, NaN, ...)."""
+
+    input: float
+    value: float
+    derivative: float | None = None
+    variant: str | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A paper or other source."""
+
+    title: str
+    authors: str
+    year: int
+    arxiv: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    note: str | None = None
+
+    @property
+    def link(self) -> str | None:
+        if self.arxiv:
+            return f"https://arxiv.org/abs/{self.arxiv}"
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        return self.url
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def _exact(value: float) -> sp.Rational:
+    """A float parameter value as the exact decimal a person wrote (0.01 -> 1/100)."""
+    frac = Fraction(repr(float(value)))
+    return sp.Rational(frac.numerator, frac.denominator)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One catalog function. Build entries with :func:`funclib.registry.load_catalog`.
+
+    Attributes mirror the TOML fields of ``docs/catalog-format.md``; ``expr`` is the parsed
+    formula with parameters as symbols, ``source`` the file the entry came from.
+    """
+
+    id: str
+    name: str
+    kind: str
+    family: str
+    summary: str
+    formula: str
+    expr: sp.Expr
+    references: tuple[Reference, ...]
+    source: str
+    aliases: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    variables: tuple[str, ...] = ("x",)
+    domain: Interval = field(default_factory=Interval.real_line)
+    params: Mapping[str, Param] = field(default_factory=dict)
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+    conventions: tuple[Convention, ...] = ()
+    surrogate_gradient: sp.Expr | None = None
+    special_cases: tuple[SpecialCase, ...] = ()
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    implementations: tuple[Mapping[str, Any], ...] = ()
+    jacobian: sp.Expr | None = None
+    jacobian_formula: str | None = None
+
+    # -- identity -----------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<funclib entry {self.id!r}: {self.name}>"
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        """The input symbol (the first variable; ``x_i`` for row-wise entries)."""
+        if self.kind == "rowwise":
+            return make_symbol(f"{self.variables[0]}_i")
+        return make_symbol(self.variables[0])
+
+    # -- parameters ---------------------------------------------------------------------
+    def all_params(self, variant: str | None = None) -> dict[str, Param]:
+        """The entry's parameters plus those a variant adds."""
+        params = dict(self.params)
+        if variant is not None:
+            params.update(self.variant(variant).params)
+        return params
+
+    def param_values(self, params: Mapping[str, float] | None = None, variant: str | None = None) -> dict[str, float]:
+        """Defaults overridden by ``params``, each checked against its range."""
+        known = self.all_params(variant)
+        values = {name: p.default for name, p in known.items()}
+        for name, value in (params or {}).items():
+            if name not in known:
+                raise ParameterError(
+                    f"entry {self.id!r} has no parameter {name!r} "
+                    f"(parameters: {', '.join(known) or 'none'})"
+                )
+            values[name] = known[name].check(value, self.id)
+        return values
+
+    def with_params(self, **values: float) -> "Entry":
+        """A copy whose parameter defaults are ``values`` (validated against the ranges)."""
+        self.param_values(values)  # validates names and ranges before anything changes
+        new = {
+            name: dataclasses.replace(p, default=float(values[name])) if name in values else p
+            for name, p in self.params.items()
+        }
+        return dataclasses.replace(self, params=new)
+
+    # -- formulas -----------------------------------------------------------------------
+    def variant(self, name: str) -> Variant:
+        try:
+            return self.variants[name]
+        except KeyError:
+            known = ", ".join(self.variants) or "none"
+            raise KeyError(f"entry {self.id!r} has no variant {name!r} (variants: {known})") from None
+
+    def formula_expr(self, variant: str | None = None) -> sp.Expr:
+        """The symbolic formula (parameters as symbols) of the entry or one of its variants."""
+        return self.expr if variant is None else self.variant(variant).expr
+
+    def numeric_expr(
+        self, variant: str | None = None, params: Mapping[str, float] | None = None
+    ) -> sp.Expr:
+        """The formula with every parameter replaced by its (exact) value."""
+        values = self.param_values(params, variant)
+        subs = {make_symbol(k): _exact(v) for k, v in values.items()}
+        return self.formula_expr(variant).subs(subs)
+
+    def derivative(
+        self,
+        order: int = 1,
+        *,
+        variant: str | None = None,
+        params: Mapping[str, float] | None = None,
+        wrt: str | None = None,
+        numeric: bool = False,
+        stable: bool = True,
+    ) -> sp.Expr:
+        """Symbolic derivative of order ``order`` with respect to the input (or parameter ``wrt``).
+
+        Parameters stay symbolic unless ``numeric=True`` or ``params`` is given. The result is
+        stabilized (:func:`funclib.calculus.stabilize`) unless ``stable=False``.
+        """
+        expr = (
+            self.numeric_expr(variant, params)
+            if numeric or params is not None
+            else self.formula_expr(variant)
+        )
+        symbol = self.symbol if wrt is None else make_symbol(wrt)
+        if wrt is not None and wrt not in self.all_params(variant) and wrt not in self.variables:
+            raise ParameterError(f"entry {self.id!r} has no variable or parameter {wrt!r}")
+        return calculus.derivative(expr, symbol, order, stable=stable)
+
+    def latex(self, variant: str | None = None, *, derivative: int = 0) -> str:
+        """LaTeX of the formula (or of its ``derivative``-th derivative)."""
+        expr = self.formula_expr(variant)
+        if derivative:
+            expr = self.derivative(derivative, variant=variant)
+        return sp.latex(expr)
+
+    def formula_text(self, variant: str | None = None, *, derivative: int = 0) -> str:
+        """The formula (or a derivative) in funclib's parseable formula syntax."""
+        expr = self.formula_expr(variant)
+        if derivative:
+            expr = self.derivative(derivative, variant=variant)
+        return to_formula(expr)
+
+    # -- row-wise -----------------------------------------------------------------------
+    def jacobian_matrix(self, n: int, *, closed_form: bool = False, params: Mapping[str, float] | None = None):
+        """Jacobian for row length ``n``: symbolic (default) or the stored closed form.
+
+        Returns ``(inputs, matrix)``.
+        """
+        if self.kind != "rowwise":
+            raise TypeError(f"entry {self.id!r} is {self.kind}, not rowwise")
+        expr = self.numeric_expr(params=params)
+        if closed_form:
+            if self.jacobian is None:
+                raise ValueError(f"entry {self.id!r} stores no closed-form Jacobian")
+            values = self.param_values(params)
+            jac = self.jacobian.subs({make_symbol(k): _exact(v) for k, v in values.items()})
+            return calculus.closed_form_jacobian(jac, expr, n)
+        return calculus.rowwise_jacobian(expr, n)
+
+    # -- numbers ------------------------------------------------------------------------
+    def reference(
+        self,
+        x: Sequence[float] | np.ndarray | float,
+        *,
+        variant: str | None = None,
+        params: Mapping[str, float] | None = None,
+        order: int = 0,
+        dps: int = 40,
+    ) -> np.ndarray:
+        """Reference values of f (order 0) or its derivatives at float64 points, via mpmath.
+
+        Each input is taken as its exact binary value, evaluated with ``dps`` decimal digits
+        and rounded once to float64. NaN maps to NaN; ±inf maps to the limit of the
+        expression (computed by :func:`funclib.properties.limit_at`).
+        """
+        if self.kind not in ("elementwise",):
+            raise TypeError(f"entry {self.id!r} is {self.kind}; reference() is elementwise")
+        expr = self.numeric_expr(variant, params)
+        if order:
+            expr = calculus.derivative(expr, self.symbol, order)
+        points = np.asarray(x, dtype=np.float64)
+        out = np.empty(points.shape, dtype=np.float64)
+        flat_in, flat_out = points.reshape(-1), out.reshape(-1)
+        limits: dict[float, float] = {}
+        for k, t in enumerate(flat_in):
+            t = float(t)
+            if math.isnan(t):
+                flat_out[k] = math.nan
+            elif math.isinf(t):
+                if t not in limits:
+                    from .properties import limit_at
+
+                    limits[t] = limit_at(expr, self.symbol, t)
+                flat_out[k] = limits[t]
+            else:
+                flat_out[k] = float(mp_evaluate(expr, {self.symbol: t}, dps))
+        return out
+
+    def properties(self, variant: str | None = None, *, recompute: bool = False) -> "Properties":
+        """Proven properties (slope bounds, range, monotonicity, ...) with their methods.
+
+        Read from the committed property cache when it is fresh for this entry, else computed
+        (which can take seconds: rigorous interval branch and bound).
+        """
+        from .properties import properties_of
+
+        return properties_of(self, variant, recompute=recompute)
+
+    def key(self) -> str:
+        """Content hash of everything the derived properties depend on (for the cache)."""
+        import hashlib
+
+        parts = [
+            self.kind,
+            to_formula(self.expr),
+            repr(sorted((n, p.default) for n, p in self.params.items())),
+            repr(sorted((n, to_formula(v.expr)) for n, v in self.variants.items())),
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

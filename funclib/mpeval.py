@@ -1,0 +1,203 @@
+"""High-precision reference evaluation of SymPy expressions with mpmath, by walking the tree.
+
+This is the oracle the accuracy tests compare against. It does not use ``lambdify`` (which
+generates and executes source code) and it never overflows: mpmath numbers have an unbounded
+exponent, so the textbook derivative of Mish evaluates fine at x = -1000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import mpmath
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
+
+from .special import _mp_sigmoid, _mp_softplus, erfc, sigmoid, softplus
+
+__all__ = ["MpEvalError", "mp_evaluate", "mp_function"]
+
+
+class MpEvalError(ValueError):
+    """The expression contains something the mpmath evaluator cannot handle."""
+
+
+def _heaviside(arg, h0=mpmath.mpf(0)):
+    if mpmath.isnan(arg):
+        return mpmath.nan
+    return mpmath.mpf(1) if arg > 0 else mpmath.mpf(0) if arg < 0 else h0
+
+
+def _sign(arg):
+    if mpmath.isnan(arg):
+        return mpmath.nan
+    return mpmath.mpf(mpmath.sign(arg))
+
+
+def _max(*args):
+    if any(mpmath.isnan(a) for a in args):
+        return mpmath.nan
+    return max(args)
+
+
+def _min(*args):
+    if any(mpmath.isnan(a) for a in args):
+        return mpmath.nan
+    return min(args)
+
+
+def _nan_guard(func: Callable) -> Callable:
+    def wrapped(*args):
+        if any(mpmath.isnan(a) for a in args):
+            return mpmath.nan
+        return func(*args)
+
+    return wrapped
+
+
+_FUNCS: dict[type, Callable] = {
+    sp.exp: mpmath.exp,
+    sp.log: mpmath.log,
+    sp.sin: mpmath.sin,
+    sp.cos: mpmath.cos,
+    sp.tan: mpmath.tan,
+    sp.sinh: mpmath.sinh,
+    sp.cosh: mpmath.cosh,
+    sp.tanh: mpmath.tanh,
+    sp.asin: mpmath.asin,
+    sp.acos: mpmath.acos,
+    sp.atan: mpmath.atan,
+    sp.asinh: mpmath.asinh,
+    sp.acosh: mpmath.acosh,
+    sp.atanh: mpmath.atanh,
+    sp.erf: mpmath.erf,
+    sp.erfc: mpmath.erfc,
+    erfc: mpmath.erfc,
+    sp.erfinv: _nan_guard(mpmath.erfinv),
+    sp.Abs: abs,
+    sp.sign: _sign,
+    sp.Heaviside: _heaviside,
+    sp.Max: _max,
+    sp.Min: _min,
+    sp.floor: _nan_guard(mpmath.floor),
+    sp.ceiling: _nan_guard(mpmath.ceil),
+    sp.gamma: mpmath.gamma,
+    sp.loggamma: mpmath.loggamma,
+    sp.LambertW: lambda z, k=0: mpmath.lambertw(z, int(k)).real,
+    log1p: mpmath.log1p,
+    expm1: mpmath.expm1,
+    sigmoid: _nan_guard(_mp_sigmoid),
+    softplus: _nan_guard(_mp_softplus),
+}
+
+
+def _truth(cond: sp.Basic, env: Mapping[sp.Symbol, mpmath.mpf]) -> bool | None:
+    """Truth of a Piecewise condition; ``None`` when an operand is NaN."""
+    if cond is sp.true:
+        return True
+    if cond is sp.false:
+        return False
+    if isinstance(cond, sp.And):
+        parts = [_truth(c, env) for c in cond.args]
+        return None if None in parts else all(parts)
+    if isinstance(cond, sp.Or):
+        parts = [_truth(c, env) for c in cond.args]
+        return None if None in parts else any(parts)
+    if isinstance(cond, sp.Not):
+        inner = _truth(cond.args[0], env)
+        return None if inner is None else not inner
+    if isinstance(cond, sp.core.relational.Relational):
+        lhs = _eval(cond.lhs, env)
+        rhs = _eval(cond.rhs, env)
+        if mpmath.isnan(lhs) or mpmath.isnan(rhs):
+            return None
+        op = cond.rel_op
+        return {
+            "<": lhs < rhs,
+            "<=": lhs <= rhs,
+            ">": lhs > rhs,
+            ">=": lhs >= rhs,
+            "==": lhs == rhs,
+            "!=": lhs != rhs,
+        }[op]
+    raise MpEvalError(f"cannot evaluate condition {cond}")
+
+
+def _eval(expr: sp.Basic, env: Mapping[sp.Symbol, mpmath.mpf]):
+    if expr.is_Symbol:
+        try:
+            return env[expr]
+        except KeyError:
+            raise MpEvalError(f"no value for symbol {expr}") from None
+    if expr.is_Integer:
+        return mpmath.mpf(int(expr))
+    if expr.is_Rational:
+        return mpmath.mpf(int(expr.p)) / int(expr.q)
+    if expr.is_Float:
+        return mpmath.mpf(expr._to_mpmath(mpmath.mp.prec))
+    if expr is sp.pi:
+        return +mpmath.pi
+    if expr is sp.E:
+        return mpmath.e()
+    if expr is sp.oo:
+        return mpmath.inf
+    if expr is sp.S.NegativeInfinity:
+        return -mpmath.inf
+    if expr is sp.nan:
+        return mpmath.nan
+    if expr.is_Add:
+        total = mpmath.mpf(0)
+        for arg in expr.args:
+            total += _eval(arg, env)
+        return total
+    if expr.is_Mul:
+        prod = mpmath.mpf(1)
+        for arg in expr.args:
+            prod *= _eval(arg, env)
+        return prod
+    if expr.is_Pow:
+        base = _eval(expr.base, env)
+        exp = expr.exp
+        if exp.is_Integer:
+            return base ** int(exp)
+        if exp == sp.S.Half:
+            return mpmath.sqrt(base) if base >= 0 else mpmath.nan
+        value = base ** _eval(exp, env)
+        return value.real if isinstance(value, mpmath.mpc) and value.imag == 0 else (
+            mpmath.nan if isinstance(value, mpmath.mpc) else value
+        )
+    if isinstance(expr, sp.Piecewise):
+        for value, cond in expr.args:
+            truth = _truth(cond, env)
+            if truth is None:
+                return mpmath.nan
+            if truth:
+                return _eval(value, env)
+        return mpmath.nan  # no branch holds: outside the domain
+    func = _FUNCS.get(type(expr)) or _FUNCS.get(expr.func)
+    if func is None:
+        raise MpEvalError(f"mpmath evaluator does not support {expr.func.__name__}")
+    value = func(*[_eval(a, env) for a in expr.args])
+    if isinstance(value, mpmath.mpc):
+        return value.real if value.imag == 0 else mpmath.nan
+    return value
+
+
+def mp_evaluate(expr: sp.Expr, env: Mapping[sp.Symbol, object], dps: int = 40):
+    """Evaluate ``expr`` at the point ``env`` (symbol → number) with ``dps`` decimal digits.
+
+    Numbers in ``env`` are converted exactly (a float64 input is its exact binary value).
+    Returns an ``mpmath.mpf`` (NaN outside the real domain).
+    """
+    with mpmath.workdps(dps):
+        point = {s: mpmath.mpf(v) if not isinstance(v, mpmath.mpf) else v for s, v in env.items()}
+        return _eval(expr, point)
+
+
+def mp_function(expr: sp.Expr, symbol: sp.Symbol, dps: int = 40) -> Callable[[object], object]:
+    """A one-argument callable ``t ↦ expr(symbol=t)`` evaluated by :func:`mp_evaluate`."""
+
+    def call(t):
+        return mp_evaluate(expr, {symbol: t}, dps)
+
+    return call

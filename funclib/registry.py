@@ -1,0 +1,555 @@
+"""Load, validate, look up and search catalog entries.
+
+The catalog is the set of TOML files shipped in ``funclib.catalog`` (read with
+:mod:`importlib.resources`, so it works from a wheel as well as an editable install). Loading
+collects *every* problem in every file and raises one :class:`CatalogError` listing them, each
+naming the file, the entry and the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .entry import (
+    KINDS,
+    Convention,
+    Entry,
+    Param,
+    Reference,
+    SpecialCase,
+    Variant,
+)
+from .formula import FormulaError, parse_formula
+from .ranges import Interval, parse_number
+
+__all__ = [
+    "CatalogError",
+    "UnknownEntryError",
+    "load_catalog",
+    "entries",
+    "get",
+    "search",
+    "CLAIM_KEYS",
+]
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+_ENTRY_FIELDS = {
+    "id", "name", "aliases", "kind", "family", "tags", "summary", "description", "variables",
+    "formula", "domain", "params", "variants", "conventions", "surrogate_gradient",
+    "special_cases", "claims", "references", "implementations", "jacobian",
+}
+_REQUIRED = ("id", "name", "kind", "family", "summary", "formula", "references")
+_PARAM_FIELDS = {"default", "range", "trainable", "description"}
+_VARIANT_FIELDS = {"formula", "description", "params"}
+_CONVENTION_FIELDS = {"at", "derivative", "description"}
+_SPECIAL_FIELDS = {"input", "value", "derivative", "variant"}
+_REFERENCE_FIELDS = {"title", "authors", "year", "arxiv", "doi", "url", "note"}
+_IMPLEMENTATION_FIELDS = {"framework", "function", "variant", "kwargs", "params", "note"}
+
+#: Claim name -> validator of its value (returns the normalized value or raises ValueError).
+CLAIM_KEYS: dict[str, Any] = {}
+
+
+def _claim(name: str):
+    def register(func):
+        CLAIM_KEYS[name] = func
+        return func
+
+    return register
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+for _key in ("bounded_below", "bounded_above", "odd", "even", "convex", "concave"):
+    CLAIM_KEYS[_key] = _bool
+
+
+@_claim("monotonic")
+def _monotonic(value: Any) -> str:
+    allowed = ("increasing", "nondecreasing", "decreasing", "nonincreasing", "none")
+    if value not in allowed:
+        raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+@_claim("smoothness")
+def _smoothness(value: Any) -> str:
+    allowed = ("discontinuous", "C0", "C1", "C2", "Cinf")
+    if value not in allowed:
+        raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+@_claim("range")
+def _range(value: Any) -> Interval:
+    return Interval.parse(value)
+
+
+@_claim("slope_bounds")
+def _slope_bounds(value: Any) -> tuple[float, float]:
+    if not (isinstance(value, list) and len(value) == 2):
+        raise ValueError(f"expected [lo, hi], got {value!r}")
+    lo, hi = parse_number(value[0]), parse_number(value[1])
+    if not lo <= hi:
+        raise ValueError(f"slope bounds [{lo}, {hi}] are not ordered")
+    return (lo, hi)
+
+
+for _key in ("value_at_zero", "slope_at_zero", "limit_at_inf", "limit_at_neg_inf"):
+    CLAIM_KEYS[_key] = parse_number
+
+
+@_claim("claim_tolerance")
+def _tolerance(value: Any) -> float:
+    number = parse_number(value)
+    if not 0 < number < 1:
+        raise ValueError(f"claim_tolerance must be in (0, 1), got {value!r}")
+    return number
+
+
+class CatalogError(ValueError):
+    """One or more problems in catalog files; ``problems`` lists one message per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        head = f"{len(problems)} problem(s) in the catalog:"
+        super().__init__("\n".join([head] + [f"  - {p}" for p in problems]))
+
+
+class UnknownEntryError(KeyError):
+    """No entry has this id or alias; the message suggests close matches."""
+
+    def __init__(self, name: str, suggestions: list[str]) -> None:
+        self.name = name
+        self.suggestions = suggestions
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown function {name!r}{hint}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class _Problems:
+    """Collects problems with their location instead of stopping at the first one."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, source: str, entry: str | None, field: str | None, message: str) -> None:
+        where = [source]
+        if entry:
+            where.append(f"entry {entry!r}")
+        if field:
+            where.append(f"field {field!r}")
+        self.items.append(": ".join(where) + ": " + message)
+
+
+def _parse_params(
+    table: Any, source: str, entry_id: str, field: str, problems: _Problems
+) -> dict[str, Param]:
+    params: dict[str, Param] = {}
+    if not isinstance(table, dict):
+        problems.add(source, entry_id, field, "must be a table of parameters")
+        return params
+    for name, spec in table.items():
+        where = f"{field}.{name}"
+        if not isinstance(spec, dict):
+            problems.add(source, entry_id, where, "must be a table with default and range")
+            continue
+        unknown = set(spec) - _PARAM_FIELDS
+        if unknown:
+            problems.add(source, entry_id, where, f"unknown field(s) {', '.join(sorted(unknown))}")
+        if "default" not in spec:
+            problems.add(source, entry_id, where, "has no default")
+            continue
+        try:
+            default = parse_number(spec["default"])
+            interval = Interval.parse(spec.get("range", "(-inf, inf)"))
+        except ValueError as exc:
+            problems.add(source, entry_id, where, str(exc))
+            continue
+        if default not in interval:
+            problems.add(
+                source, entry_id, where, f"default {default!r} is outside its range {interval}"
+            )
+            continue
+        trainable = spec.get("trainable", False)
+        if not isinstance(trainable, bool):
+            problems.add(source, entry_id, f"{where}.trainable", "must be true or false")
+            continue
+        params[name] = Param(name, default, interval, trainable, str(spec.get("description", "")))
+    return params
+
+
+def _string_list(value: Any, source: str, entry_id: str, field: str, problems: _Problems) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        problems.add(source, entry_id, field, "must be a list of strings")
+        return ()
+    return tuple(value)
+
+
+def _table_list(value: Any, allowed: set[str], source: str, entry_id: str, field: str, problems: _Problems) -> list[dict]:
+    if value is None:
+        return []
+    if not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+        problems.add(source, entry_id, field, "must be an array of tables")
+        return []
+    for k, item in enumerate(value):
+        unknown = set(item) - allowed
+        if unknown:
+            problems.add(source, entry_id, f"{field}[{k}]", f"unknown field(s) {', '.join(sorted(unknown))}")
+    return value
+
+
+def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
+    entry_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+    before = len(problems.items)
+    unknown = set(raw) - _ENTRY_FIELDS
+    if unknown:
+        problems.add(source, entry_id, None, f"unknown field(s) {', '.join(sorted(unknown))}")
+    for name in _REQUIRED:
+        if name not in raw:
+            problems.add(source, entry_id, name, "is required")
+    if len(problems.items) > before and not all(n in raw for n in _REQUIRED):
+        return None
+    if entry_id is None or not _ID.match(entry_id):
+        problems.add(source, entry_id, "id", f"{raw.get('id')!r} is not a lowercase id [a-z][a-z0-9_]*")
+        return None
+    for name in ("name", "family", "summary", "formula"):
+        if not isinstance(raw[name], str) or not raw[name].strip():
+            problems.add(source, entry_id, name, "must be a non-empty string")
+    kind = raw["kind"]
+    if kind not in KINDS:
+        problems.add(source, entry_id, "kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+        return None
+
+    variables = _string_list(raw.get("variables", ["x"]), source, entry_id, "variables", problems) or ("x",)
+    params = _parse_params(raw.get("params", {}), source, entry_id, "params", problems)
+    context = {"source": source, "entry": entry_id}
+
+    def parse(text: Any, field: str, extra_params: Iterable[str] = (), variables_override=None):
+        if kind == "rowwise":
+            names = [f"{v}_i" for v in variables] + ["n"]
+            reduction = variables[0]
+        else:
+            names, reduction = list(variables), None
+        if variables_override is not None:
+            names = variables_override
+        try:
+            return parse_formula(
+                text, names, list(params) + list(extra_params), reduction_variable=reduction,
+                field=field, **context,
+            )
+        except FormulaError as exc:
+            problems.items.append(str(exc))
+            return None
+
+    expr = parse(raw["formula"], "formula")
+
+    variants: dict[str, Variant] = {}
+    raw_variants = raw.get("variants", {})
+    if not isinstance(raw_variants, dict):
+        problems.add(source, entry_id, "variants", "must be a table of named variants")
+        raw_variants = {}
+    for vname, spec in raw_variants.items():
+        where = f"variants.{vname}"
+        if not isinstance(spec, dict) or "formula" not in spec:
+            problems.add(source, entry_id, where, "must be a table with a formula")
+            continue
+        unknown = set(spec) - _VARIANT_FIELDS
+        if unknown:
+            problems.add(source, entry_id, where, f"unknown field(s) {', '.join(sorted(unknown))}")
+        vparams = _parse_params(spec.get("params", {}), source, entry_id, f"{where}.params", problems)
+        clash = set(vparams) & set(params)
+        if clash:
+            problems.add(source, entry_id, where, f"redeclares parameter(s) {', '.join(sorted(clash))}")
+        vexpr = parse(spec["formula"], f"{where}.formula", vparams)
+        if vexpr is not None:
+            variants[vname] = Variant(vname, spec["formula"], vexpr, str(spec.get("description", "")), vparams)
+
+    conventions = []
+    for k, spec in enumerate(_table_list(raw.get("conventions"), _CONVENTION_FIELDS, source, entry_id, "conventions", problems)):
+        at = parse(str(spec.get("at", "")), f"conventions[{k}].at")
+        der = parse(str(spec.get("derivative", "")), f"conventions[{k}].derivative")
+        if at is not None and der is not None:
+            conventions.append(Convention(at, der, str(spec.get("description", ""))))
+
+    special_cases = []
+    for k, spec in enumerate(_table_list(raw.get("special_cases"), _SPECIAL_FIELDS, source, entry_id, "special_cases", problems)):
+        try:
+            der = spec.get("derivative")
+            variant = spec.get("variant")
+            if variant is not None and variant not in raw_variants:
+                raise ValueError(f"unknown variant {variant!r}")
+            special_cases.append(
+                SpecialCase(
+                    parse_number(spec["input"]),
+                    parse_number(spec["value"]),
+                    None if der is None else parse_number(der),
+                    variant,
+                )
+            )
+        except KeyError as exc:
+            problems.add(source, entry_id, f"special_cases[{k}]", f"missing {exc.args[0]!r}")
+        except ValueError as exc:
+            problems.add(source, entry_id, f"special_cases[{k}]", str(exc))
+
+    claims: dict[str, Any] = {}
+    raw_claims = raw.get("claims", {})
+    if not isinstance(raw_claims, dict):
+        problems.add(source, entry_id, "claims", "must be a table")
+        raw_claims = {}
+    for cname, value in raw_claims.items():
+        validator = CLAIM_KEYS.get(cname)
+        if validator is None:
+            hint = difflib.get_close_matches(cname, list(CLAIM_KEYS), n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else ""
+            problems.add(source, entry_id, f"claims.{cname}", f"unknown claim{extra}")
+            continue
+        try:
+            claims[cname] = validator(value)
+        except ValueError as exc:
+            problems.add(source, entry_id, f"claims.{cname}", str(exc))
+
+    references = []
+    for k, spec in enumerate(_table_list(raw.get("references"), _REFERENCE_FIELDS, source, entry_id, "references", problems)):
+        missing = [f for f in ("title", "authors", "year") if f not in spec]
+        if missing:
+            problems.add(source, entry_id, f"references[{k}]", f"missing {', '.join(missing)}")
+            continue
+        if not isinstance(spec["year"], int):
+            problems.add(source, entry_id, f"references[{k}].year", "must be an integer")
+            continue
+        references.append(Reference(**{f: spec.get(f) for f in _REFERENCE_FIELDS}))
+    if not references and "references" in raw:
+        problems.add(source, entry_id, "references", "needs at least one reference")
+
+    implementations = tuple(
+        _table_list(raw.get("implementations"), _IMPLEMENTATION_FIELDS, source, entry_id, "implementations", problems)
+    )
+    for k, impl in enumerate(implementations):
+        if "framework" not in impl or "function" not in impl:
+            problems.add(source, entry_id, f"implementations[{k}]", "needs framework and function")
+        if impl.get("variant") is not None and impl["variant"] not in raw_variants:
+            problems.add(source, entry_id, f"implementations[{k}].variant", f"unknown variant {impl['variant']!r}")
+
+    surrogate = None
+    if "surrogate_gradient" in raw:
+        surrogate = parse(raw["surrogate_gradient"], "surrogate_gradient")
+
+    jacobian = None
+    if "jacobian" in raw:
+        if kind != "rowwise":
+            problems.add(source, entry_id, "jacobian", "only rowwise entries store a Jacobian formula")
+        else:
+            v = variables[0]
+            names = [f"{v}_i", f"{v}_j", "y_i", "y_j", "delta_ij", "n"]
+            jacobian = parse(raw["jacobian"], "jacobian", variables_override=names)
+
+    try:
+        domain = Interval.parse(raw.get("domain", "(-inf, inf)"))
+    except ValueError as exc:
+        problems.add(source, entry_id, "domain", str(exc))
+        domain = Interval.real_line()
+
+    aliases = _string_list(raw.get("aliases"), source, entry_id, "aliases", problems)
+    tags = _string_list(raw.get("tags"), source, entry_id, "tags", problems)
+    if len(problems.items) > before or expr is None:
+        return None
+    return Entry(
+        id=entry_id,
+        name=raw["name"],
+        kind=kind,
+        family=raw["family"],
+        summary=raw["summary"],
+        formula=raw["formula"],
+        expr=expr,
+        references=tuple(references),
+        source=source,
+        aliases=aliases,
+        tags=tags,
+        description=str(raw.get("description", "")),
+        variables=variables,
+        domain=domain,
+        params=params,
+        variants=variants,
+        conventions=tuple(conventions),
+        surrogate_gradient=surrogate,
+        special_cases=tuple(special_cases),
+        claims=claims,
+        implementations=implementations,
+        jacobian=jacobian,
+        jacobian_formula=raw.get("jacobian"),
+    )
+
+
+def _catalog_files() -> list[tuple[str, str]]:
+    """(display path, text) of every TOML file in the installed ``funclib.catalog`` package."""
+    root = resources.files("funclib.catalog")
+    found: list[tuple[str, str]] = []
+
+    def walk(node, prefix: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            if child.is_dir() and not child.name.startswith(("_", ".")):
+                walk(child, f"{prefix}{child.name}/")
+            elif child.name.endswith(".toml"):
+                found.append((f"catalog/{prefix}{child.name}", child.read_text(encoding="utf-8")))
+
+    walk(root, "")
+    return found
+
+
+def load_catalog(paths: Iterable[str | Path] | None = None) -> dict[str, Entry]:
+    """Load and validate catalog files; return entries by id.
+
+    Parameters
+    ----------
+    paths : iterable of path, optional
+        TOML files to load instead of the built-in catalog (e.g. a user's own entries).
+
+    Raises
+    ------
+    CatalogError
+        Listing every problem found, each with file, entry and field.
+    """
+    if paths is None:
+        files = _catalog_files()
+    else:
+        files = [(str(p), Path(p).read_text(encoding="utf-8")) for p in paths]
+    problems = _Problems()
+    result: dict[str, Entry] = {}
+    names: dict[str, str] = {}
+    for source, text in files:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            problems.add(source, None, None, f"invalid TOML: {exc}")
+            continue
+        unknown = set(data) - {"entry"}
+        if unknown:
+            problems.add(source, None, None, f"unknown top-level key(s) {', '.join(sorted(unknown))}; use [[entry]] tables")
+        raw_entries = data.get("entry", [])
+        if not isinstance(raw_entries, list):
+            problems.add(source, None, None, "'entry' must be an array of tables ([[entry]])")
+            continue
+        for raw in raw_entries:
+            entry = _build_entry(raw, source, problems)
+            if entry is None:
+                continue
+            for name in (entry.id, *entry.aliases):
+                owner = names.get(name.lower())
+                if owner is not None:
+                    problems.add(source, entry.id, "id" if name == entry.id else "aliases",
+                                 f"name {name!r} is already used by entry {owner!r}")
+                else:
+                    names[name.lower()] = entry.id
+            result.setdefault(entry.id, entry)
+    if problems.items:
+        raise CatalogError(problems.items)
+    return result
+
+
+@lru_cache(maxsize=1)
+def _builtin() -> tuple[dict[str, Entry], dict[str, str]]:
+    catalog = load_catalog()
+    index = {}
+    for entry in catalog.values():
+        for name in (entry.id, *entry.aliases):
+            index[name.lower()] = entry.id
+    return catalog, index
+
+
+def entries(kind: str | None = None) -> list[Entry]:
+    """All built-in entries (optionally of one ``kind``), sorted by id."""
+    catalog, _ = _builtin()
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+    return sorted((e for e in catalog.values() if kind is None or e.kind == kind), key=lambda e: e.id)
+
+
+def get(name: str) -> Entry:
+    """The entry with this id or alias (case-insensitive, ``-`` and ``_`` equivalent).
+
+    Raises
+    ------
+    UnknownEntryError
+        With close matches in the message.
+    """
+    catalog, index = _builtin()
+    key = str(name).strip().lower().replace("-", "_")
+    if key in index:
+        return catalog[index[key]]
+    suggestions = difflib.get_close_matches(key, list(index), n=3, cutoff=0.6)
+    return_ids = list(dict.fromkeys(index[s] if s == index[s] else f"{s} ({index[s]})" for s in suggestions))
+    raise UnknownEntryError(str(name), return_ids)
+
+
+_PROPERTY_FILTERS = {
+    "monotonic": lambda p: p.monotonic in ("increasing", "nondecreasing", "decreasing", "nonincreasing"),
+    "increasing": lambda p: p.monotonic in ("increasing", "nondecreasing"),
+    "bounded": lambda p: p.bounded_below and p.bounded_above,
+    "bounded_below": lambda p: p.bounded_below,
+    "bounded_above": lambda p: p.bounded_above,
+    "smooth": lambda p: p.smoothness == "Cinf",
+    "convex": lambda p: p.convex is True,
+    "odd": lambda p: p.odd is True,
+    "even": lambda p: p.even is True,
+    "lipschitz": lambda p: p.lipschitz is not None and p.lipschitz < float("inf"),
+    "slope_restricted": lambda p: p.slope_bounds is not None and all(abs(b) < float("inf") for b in p.slope_bounds),
+}
+
+
+def search(
+    text: str | None = None,
+    *,
+    tag: str | None = None,
+    kind: str | None = None,
+    property: str | None = None,
+) -> list[Entry]:
+    """Entries matching all given filters.
+
+    Parameters
+    ----------
+    text : str, optional
+        Case-insensitive words, each found in id, name, aliases, family, tags, summary or
+        description.
+    tag : str, optional
+        Exact tag (e.g. ``"pytorch"``).
+    kind : str, optional
+        One of :data:`funclib.entry.KINDS`.
+    property : str, optional
+        A proven property: ``monotonic``, ``increasing``, ``bounded``, ``bounded_below``,
+        ``bounded_above``, ``smooth``, ``convex``, ``odd``, ``even``, ``lipschitz``,
+        ``slope_restricted`` (elementwise entries; uses the property cache).
+    """
+    if property is not None and property not in _PROPERTY_FILTERS:
+        raise ValueError(f"unknown property {property!r}; known: {', '.join(_PROPERTY_FILTERS)}")
+    words = (text or "").lower().split()
+    found = []
+    for entry in entries(kind):
+        haystack = " ".join(
+            [entry.id, entry.name, entry.family, entry.summary, entry.description, *entry.aliases, *entry.tags]
+        ).lower()
+        if any(w not in haystack for w in words):
+            continue
+        if tag is not None and tag.lower() not in (t.lower() for t in entry.tags):
+            continue
+        if property is not None:
+            if entry.kind != "elementwise" or not _PROPERTY_FILTERS[property](entry.properties()):
+                continue
+        found.append(entry)
+    return found
