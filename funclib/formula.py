@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 
@@ -48,6 +49,7 @@ MAX_DEPTH = 50
 MAX_EXPONENT = 1000
 MAX_INTEGER_DIGITS = 60
 MAX_NODES = 4000
+_MAX_BITS = 3400  # about 10**1000
 
 
 class FormulaError(ValueError):
@@ -319,11 +321,18 @@ class _Converter:
             if base.is_Number and exponent.is_Number and abs(base) > 1 and exponent.is_Integer:
                 if abs(int(exponent)) * float(sp.log(abs(base), 10)) > 4 * MAX_EXPONENT:
                     raise self.fail("numeric power too large", node)
-            return sp.Pow(base, exponent)
+            return self._bounded(sp.Pow(base, exponent), node)
         op = _BINOPS.get(type(node.op))
         if op is None:
             raise self.fail(f"operator {type(node.op).__name__} is not allowed", node)
-        return op(self.value(node.left, depth + 1), self.value(node.right, depth + 1))
+        result = op(self.value(node.left, depth + 1), self.value(node.right, depth + 1))
+        return self._bounded(result, node)
+
+    def _bounded(self, result: sp.Expr, node: ast.AST) -> sp.Expr:
+        # Exact arithmetic on literals must not build giant integers (memory and time).
+        if result.is_Rational and max(abs(result.p), result.q).bit_length() > _MAX_BITS:
+            raise self.fail(f"numeric constant larger than 10**{MAX_EXPONENT}", node)
+        return result
 
     def _compare(self, node: ast.Compare, depth: int) -> sp.Basic:
         parts = []
@@ -458,7 +467,10 @@ def parse_formula(
                 raise FormulaError(f"name {name!r} declared twice", **context)
             names[name] = make_symbol(name)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():
+            # Odd escapes or literals in user text must not leak SyntaxWarnings.
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise FormulaError(
             f"syntax error at column {exc.offset}: {exc.msg}", formula=text, **context

@@ -1,0 +1,269 @@
+"""The ``funclib`` command line: show, search, list, diff and tour.
+
+Every command accepts ``--json`` for scripts. Bad input (unknown function, malformed formula,
+parameter out of range) exits with status 2 and a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import sympy as sp
+
+from . import calculus, registry
+from .entry import Entry, ParameterError
+from .formula import FormulaError, make_symbol, parse_formula, to_formula
+from .properties import Properties, _to_json
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.10g}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, float]:
+    params = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--param expects NAME=VALUE, got {item!r}")
+        try:
+            params[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--param {name}: {value!r} is not a number") from None
+    return params
+
+
+def _properties_json(props: Properties) -> dict[str, Any]:
+    return {k: v.as_json() for k, v in props.facts.items()}
+
+
+def _entry_json(entry: Entry, *, with_properties: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": entry.id,
+        "name": entry.name,
+        "aliases": list(entry.aliases),
+        "kind": entry.kind,
+        "family": entry.family,
+        "summary": entry.summary,
+        "formula": entry.formula,
+        "expression": to_formula(entry.expr),
+        "latex": entry.latex(),
+        "params": {
+            n: {"default": p.default, "range": str(p.range), "trainable": p.trainable, "description": p.description}
+            for n, p in entry.params.items()
+        },
+        "variants": {
+            n: {"formula": v.formula, "latex": sp.latex(v.expr), "description": v.description}
+            for n, v in entry.variants.items()
+        },
+        "conventions": [
+            {"at": to_formula(c.at), "derivative": to_formula(c.derivative), "description": c.description}
+            for c in entry.conventions
+        ],
+        "tags": list(entry.tags),
+        "references": [r.as_dict() | {"link": r.link} for r in entry.references],
+        "source": entry.source,
+    }
+    if entry.kind == "elementwise":
+        data["derivative"] = entry.formula_text(derivative=1)
+        data["derivative_latex"] = entry.latex(derivative=1)
+        if with_properties:
+            data["properties"] = _properties_json(entry.properties())
+            data["variant_properties"] = {n: _properties_json(entry.properties(n)) for n in entry.variants}
+    if entry.kind == "rowwise" and entry.jacobian_formula:
+        data["jacobian"] = entry.jacobian_formula
+    if entry.surrogate_gradient is not None:
+        data["surrogate_gradient"] = to_formula(entry.surrogate_gradient)
+    return data
+
+
+def _print_properties(props: Properties, indent: str = "  ") -> None:
+    order = [
+        "slope_bounds", "range", "monotonic", "lipschitz", "value_at_zero", "slope_at_zero",
+        "limit_at_neg_inf", "limit_at_inf", "bounded_below", "bounded_above", "odd", "even",
+        "convex", "concave", "smoothness",
+    ]
+    for name in order:
+        fact = props.facts.get(name)
+        if fact is not None:
+            print(f"{indent}{name:<17} {_fmt(fact.value):<34} [{fact.method}]")
+
+
+def _print_entry(entry: Entry) -> None:
+    print(f"{entry.name} ({entry.id}) — {entry.summary}")
+    if entry.aliases:
+        print(f"  aliases:    {', '.join(entry.aliases)}")
+    print(f"  kind:       {entry.kind}    family: {entry.family}")
+    print(f"  definition: f(x) = {entry.formula}")
+    for name, variant in entry.variants.items():
+        print(f"  variant {name}: {variant.formula}" + (f"  ({variant.description})" if variant.description else ""))
+    for name, p in entry.params.items():
+        train = ", trainable" if p.trainable else ""
+        print(f"  param {name} = {_fmt(p.default)} in {p.range}{train}" + (f": {p.description}" if p.description else ""))
+    if entry.kind == "elementwise":
+        print(f"  derivative: f'(x) = {entry.formula_text(derivative=1)}")
+    if entry.kind == "rowwise" and entry.jacobian_formula:
+        print(f"  Jacobian:   J_ij = {entry.jacobian_formula}")
+    for c in entry.conventions:
+        print(f"  convention: f'({to_formula(c.at)}) = {to_formula(c.derivative)}" + (f"  ({c.description})" if c.description else ""))
+    if entry.surrogate_gradient is not None:
+        print(f"  surrogate gradient (not the derivative): {to_formula(entry.surrogate_gradient)}")
+    if entry.kind == "elementwise":
+        print("  proven properties (method in brackets):")
+        _print_properties(entry.properties(), "    ")
+    for ref in entry.references:
+        link = f" {ref.link}" if ref.link else ""
+        print(f"  reference:  {ref.authors} ({ref.year}). {ref.title}.{link}")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    entry = registry.get(args.name)
+    if args.params:
+        entry = entry.with_params(**_parse_params(args.params))
+    if args.json:
+        print(json.dumps(_entry_json(entry), indent=1))
+    else:
+        _print_entry(entry)
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    found = registry.entries(args.kind)
+    if args.json:
+        print(json.dumps([{"id": e.id, "name": e.name, "kind": e.kind, "family": e.family, "summary": e.summary} for e in found], indent=1))
+    else:
+        for e in found:
+            print(f"{e.id:<18} {e.kind:<12} {e.summary}")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    found = registry.search(" ".join(args.text), tag=args.tag, kind=args.kind, property=args.property)
+    if args.json:
+        print(json.dumps([{"id": e.id, "name": e.name, "kind": e.kind, "summary": e.summary} for e in found], indent=1))
+    else:
+        for e in found:
+            print(f"{e.id:<18} {e.summary}")
+        if not found:
+            print("no match", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    params = _parse_params(args.params)
+    try:
+        entry = registry.get(args.target)
+    except registry.UnknownEntryError:
+        entry = None
+    if entry is not None:
+        if entry.kind != "elementwise":
+            raise UsageError(f"entry {entry.id!r} is {entry.kind}; diff works on elementwise functions")
+        expr = entry.numeric_expr(args.variant, params) if params else entry.formula_expr(args.variant)
+        result = entry.derivative(args.order, variant=args.variant, params=params or None)
+        source = entry.id
+    else:
+        expr = parse_formula(args.target, (args.var,), list(params), field="command line")
+        expr = expr.subs({make_symbol(k): sp.nsimplify(v) for k, v in params.items()})
+        result = calculus.derivative(expr, make_symbol(args.var), args.order)
+        source = "formula"
+    if args.json:
+        print(json.dumps({"source": source, "function": to_formula(expr), "order": args.order,
+                          "derivative": to_formula(result), "latex": sp.latex(result)}, indent=1))
+    else:
+        print(to_formula(result))
+    return EXIT_OK
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    entry = registry.get("gelu")
+    props = entry.properties()
+    if args.json:
+        print(json.dumps({"entry": _entry_json(entry, with_properties=False),
+                          "properties": _properties_json(props)}, indent=1))
+        return EXIT_OK
+    print("funclib tour — look up a function, its derivative and its proven properties\n")
+    print(f">>> funclib.get('gelu')          # {entry.name}: {entry.summary}")
+    print(f"f(x)  = {entry.formula}")
+    print(f"f'(x) = {entry.formula_text(derivative=1)}")
+    for name, variant in entry.variants.items():
+        print(f"variant {name!r}: {variant.formula}")
+    lo, hi = props.slope_bounds
+    fact = props["slope_bounds"]
+    print(f"\nslope bounds [inf f', sup f'] ⊆ [{lo:.9f}, {hi:.9f}]  ({fact.method}: {fact.detail})")
+    enc = props.get("slope_bounds_enclosure")
+    if enc:
+        print(f"  inf f' ∈ [{enc[0][0]:.12f}, {enc[0][1]:.12f}], sup f' ∈ [{enc[1][0]:.12f}, {enc[1][1]:.12f}]")
+    print(f"range ⊆ [{props.range[0]:.9f}, {_fmt(props.range[1])}]   monotonic: {props.monotonic}   smoothness: {props.smoothness}")
+    print(f"Lipschitz constant ≤ {props.lipschitz:.9f}")
+    ref = entry.references[0]
+    print(f"\nreference: {ref.authors} ({ref.year}), {ref.title} {ref.link or ''}")
+    print(f"\n{len(registry.entries())} functions in the catalog; try `funclib show mish`, `funclib search sigmoid`.")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="funclib", description="The reference for the functions of neural networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("show", cmd_show, "definition, variants, parameters, derivative, proven properties, references")
+    p.add_argument("name")
+    p.add_argument("--param", dest="params", action="append", metavar="NAME=VALUE")
+    p = add("list", cmd_list, "list catalog entries")
+    p.add_argument("--kind")
+    p = add("search", cmd_search, "search by words, tag, kind or proven property")
+    p.add_argument("text", nargs="*")
+    p.add_argument("--tag")
+    p.add_argument("--kind")
+    p.add_argument("--property")
+    p = add("diff", cmd_diff, "symbolic derivative of a catalog function or of a formula")
+    p.add_argument("target", metavar="NAME_OR_FORMULA")
+    p.add_argument("--order", type=int, default=1)
+    p.add_argument("--variant")
+    p.add_argument("--var", default="x", help="variable of a formula (default x)")
+    p.add_argument("--param", dest="params", action="append", metavar="NAME=VALUE")
+    add("tour", cmd_tour, "the main job on built-in defaults: GELU's definition, derivative and proven slope bounds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "order", 1) is not None and getattr(args, "order", 1) < 0:
+        print("funclib: error: --order must be >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except (UsageError, registry.UnknownEntryError, FormulaError, ParameterError, KeyError, ValueError, TypeError) as exc:
+        message = str(exc).strip().strip("'\"").splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"funclib: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except registry.CatalogError as exc:
+        print(f"funclib: catalog error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
