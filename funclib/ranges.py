@@ -73,7 +73,10 @@ class Interval:
 
     def __str__(self) -> str:
         def fmt(v: float) -> str:
-            return "inf" if v == math.inf else "-inf" if v == -math.inf else repr(v)
+            if math.isinf(v):
+                return "inf" if v > 0 else "-inf"
+            text = repr(v)
+            return text[:-2] if text.endswith(".0") else text
 
         return (
             f"{'[' if self.lo_closed else '('}{fmt(self.lo)}, "

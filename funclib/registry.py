@@ -239,6 +239,9 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
 
     variables = _string_list(raw.get("variables", ["x"]), source, entry_id, "variables", problems) or ("x",)
     params = _parse_params(raw.get("params", {}), source, entry_id, "params", problems)
+    # Formulas may use every declared parameter name, even one whose spec is invalid (that
+    # problem is reported once, above, not again for every formula that uses the name).
+    declared = list(raw["params"]) if isinstance(raw.get("params"), dict) else list(params)
     context = {"source": source, "entry": entry_id}
 
     def parse(text: Any, field: str, extra_params: Iterable[str] = (), variables_override=None):
@@ -251,7 +254,7 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
             names = variables_override
         try:
             return parse_formula(
-                text, names, list(params) + list(extra_params), reduction_variable=reduction,
+                text, names, declared + list(extra_params), reduction_variable=reduction,
                 field=field, **context,
             )
         except FormulaError as exc:
