@@ -222,9 +222,15 @@ class Entry:
         self, variant: str | None = None, params: Mapping[str, float] | None = None
     ) -> sp.Expr:
         """The formula with every parameter replaced by its (exact) value."""
+        return self.formula_expr(variant).subs(self.param_subs(params, variant))
+
+    def param_subs(
+        self, params: Mapping[str, float] | None = None, variant: str | None = None
+    ) -> dict[sp.Symbol, sp.Rational]:
+        """Parameter symbols mapped to their exact (decimal) values: the substitution used
+        everywhere a formula is evaluated."""
         values = self.param_values(params, variant)
-        subs = {make_symbol(k): _exact(v) for k, v in values.items()}
-        return self.formula_expr(variant).subs(subs)
+        return {make_symbol(k): _exact(v) for k, v in values.items()}
 
     def derivative(
         self,

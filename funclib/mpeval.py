@@ -183,6 +183,15 @@ def _eval(expr: sp.Basic, env: Mapping[sp.Symbol, mpmath.mpf]):
     return value
 
 
+def _number(value) -> mpmath.mpf:
+    """An input value as mpf without rounding: SymPy numbers exactly, floats as their binary value."""
+    if isinstance(value, mpmath.mpf):
+        return value
+    if isinstance(value, sp.Basic):
+        return _eval(value, {})
+    return mpmath.mpf(value)
+
+
 def mp_evaluate(expr: sp.Expr, env: Mapping[sp.Symbol, object], dps: int = 40):
     """Evaluate ``expr`` at the point ``env`` (symbol → number) with ``dps`` decimal digits.
 
@@ -190,7 +199,7 @@ def mp_evaluate(expr: sp.Expr, env: Mapping[sp.Symbol, object], dps: int = 40):
     Returns an ``mpmath.mpf`` (NaN outside the real domain).
     """
     with mpmath.workdps(dps):
-        point = {s: mpmath.mpf(v) if not isinstance(v, mpmath.mpf) else v for s, v in env.items()}
+        point = {s: _number(v) for s, v in env.items()}
         return _eval(expr, point)
 
 

@@ -315,6 +315,8 @@ def _extremum(expr: sp.Expr, dexpr: sp.Expr | None, x: sp.Symbol, maximize: bool
         expr, x, maximize=maximize, tol=tol, dexpr=dexpr, far=FAR
     )
     lo, hi = float(found.lower), float(found.upper)
+    if found.domain == (-math.inf, math.inf):
+        return lo, hi, found  # the tails were enclosed too: nothing left to argue
     tails = [limit_at(expr, x, +1), limit_at(expr, x, -1)]
     for t in tails:
         if math.isnan(t):
@@ -328,14 +330,12 @@ def _extremum(expr: sp.Expr, dexpr: sp.Expr | None, x: sp.Symbol, maximize: bool
 
 
 def _describe(found, what: str) -> str:
-    boxes = getattr(found, "boxes", None)
-    converged = getattr(found, "converged", True)
-    text = f"arb branch and bound of {what} on [-{FAR:g}, {FAR:g}]"
-    if boxes is not None:
-        text += f" ({boxes} boxes)"
-    if not converged:
+    text = f"arb branch and bound of {what} on [-{FAR:g}, {FAR:g}] ({found.boxes} boxes)"
+    if not found.converged:
         text += ", NOT converged to tolerance"
-    return text + "; tails beyond by symbolic limits"
+    if found.domain == (-math.inf, math.inf):
+        return text + "; tails |x| > R enclosed too"
+    return text + "; tails |x| > R by limits at infinity"
 
 
 def _zero_piece(dexpr: sp.Expr) -> bool:
