@@ -19,7 +19,7 @@ import sympy as sp
 
 from . import calculus
 from .formula import make_symbol, to_formula
-from .mpeval import mp_evaluate
+from .oracle import reference_value
 from .ranges import Interval
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -298,11 +298,13 @@ class Entry:
         order: int = 0,
         dps: int = 40,
     ) -> np.ndarray:
-        """Reference values of f (order 0) or its derivatives at float64 points, via mpmath.
+        """Correctly rounded float64 values of f (order 0) or its derivatives at float64 points.
 
-        Each input is taken as its exact binary value, evaluated with ``dps`` decimal digits
-        and rounded once to float64. NaN maps to NaN; ±inf maps to the limit of the
-        expression (computed by :func:`funclib.properties.limit_at`).
+        Each input is taken as its exact binary value; the exact result is enclosed with
+        ``arb`` ball arithmetic at increasing precision until it rounds to one float64
+        (:func:`funclib.oracle.reference_value`; mpmath at ``dps`` digits for the few
+        functions the interval engine lacks). NaN maps to NaN; ±inf maps to the limit of the
+        expression (:func:`funclib.properties.limit_at`).
         """
         if self.kind not in ("elementwise",):
             raise TypeError(f"entry {self.id!r} is {self.kind}; reference() is elementwise")
@@ -324,7 +326,7 @@ class Entry:
                     limits[t] = limit_at(expr, self.symbol, t)
                 flat_out[k] = limits[t]
             else:
-                flat_out[k] = float(mp_evaluate(expr, {self.symbol: t}, dps))
+                flat_out[k] = reference_value(expr, self.symbol, t, dps=dps)
         return out
 
     def properties(self, variant: str | None = None, *, recompute: bool = False) -> "Properties":

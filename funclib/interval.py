@@ -22,7 +22,22 @@ principal branch: ``(-8)**(1/3)`` is complex, so it is a domain error here too.
 
 Precision is 128 bits by default and grows with the magnitude of the box
 (:math:`+\log_2 \max(|a|, |b|)` bits, capped), so cancellations such as
-:math:`1 - \sigma(x)` stay resolved for :math:`x` near :math:`10^{30}`.
+:math:`1 - \sigma(x)` stay resolved for :math:`x` near :math:`10^{30}`.  The working precision
+is python-flint's global ``flint.ctx.prec`` (set and restored around each evaluation), so do
+not evaluate from several threads at once.
+
+Supported nodes
+---------------
+``Add``, ``Mul``, ``Pow`` (integer, rational, float and symbolic exponents), integers,
+rationals, floats (their exact binary value), :math:`\pi`, :math:`e`, Euler's and Catalan's
+constants, the golden ratio; ``exp``, ``log``, ``log1p``, ``expm1``, ``sin``, ``cos``, ``tan``,
+``sinh``, ``cosh``, ``tanh``, ``asinh``, ``acosh``, ``atanh``, ``asin``, ``acos``, ``atan``,
+``erf``, ``erfc``, ``Abs``, ``sign``, ``Heaviside`` (:math:`H(0) = 1/2` unless given),
+``floor``, ``ceiling``, ``Max``, ``Min``, funclib's ``sigmoid`` and ``softplus`` and
+subclasses of all these; ``Piecewise`` with conditions built from ``< <= > >= == !=``,
+``And``, ``Or``, ``Not``, ``True``, ``False``.  Anything else raises :class:`IntervalError`
+naming the node.  A ``Piecewise`` branch whose condition is linear in ``x`` is evaluated only
+on the part of the box where the condition may hold.
 
 References
 ----------
@@ -126,7 +141,7 @@ def _float_down(a: arb) -> float:
         return -math.inf
     if arb(f) > a:
         f = math.nextafter(f, -math.inf)
-    return f
+    return f + 0.0  # no -0.0
 
 
 def _float_up(a: arb) -> float:
@@ -138,7 +153,7 @@ def _float_up(a: arb) -> float:
         return math.inf
     if arb(f) < a:
         f = math.nextafter(f, math.inf)
-    return f
+    return f + 0.0  # no -0.0
 
 
 def _mag_bits(a: arb) -> int:
@@ -248,12 +263,27 @@ def _clip(iv: Interval, lo: Optional[arb], hi: Optional[arb]) -> Interval:
 # --------------------------------------------------------------------------------------------
 
 
+def _eneg(a: arb) -> arb:
+    """Exact negation (``-a`` would round to the context precision)."""
+    return a.neg(exact=True)
+
+
 def _neg(x: Interval) -> Interval:
-    return Interval(-x.hi, -x.lo)
+    return Interval(_eneg(x.hi), _eneg(x.lo))
 
 
 def _add(x: Interval, y: Interval) -> Interval:
-    return Interval(_down(x.lo + y.lo), _up(x.hi + y.hi))
+    lo, hi = _down(x.lo + y.lo), _up(x.hi + y.hi)
+    # Rounding must not push 1 + tiny below 1 (acosh, log1p domains): a + b >= a when b >= 0.
+    if y.lo >= 0 and x.lo > lo:
+        lo = x.lo
+    if x.lo >= 0 and y.lo > lo:
+        lo = y.lo
+    if y.hi <= 0 and x.hi < hi:
+        hi = x.hi
+    if x.hi <= 0 and y.hi < hi:
+        hi = y.hi
+    return Interval(lo, hi)
 
 
 def _sub(x: Interval, y: Interval) -> Interval:
@@ -297,7 +327,7 @@ def _abs(x: Interval) -> Interval:
         return x
     if x.hi <= 0:
         return _neg(x)
-    return Interval(_ZERO, _amax(-x.lo, x.hi))
+    return Interval(_ZERO, _amax(_eneg(x.lo), x.hi))
 
 
 def _pow_int(x: Interval, n: int) -> Interval:
@@ -340,7 +370,7 @@ def _pow_const(x: Interval, p: Interval, positive: bool) -> Interval:
 
 
 def _pow_var(b: Interval, g: Interval) -> Interval:
-    r"""Enclosure of :math:`b^g = e^{g \log b}` for a variable exponent (real only for :math:`b \ge 0`).
+    r"""Enclosure of :math:`b^g = e^{g \log b}` for a variable exponent (real for :math:`b \ge 0`).
 
     SymPy's conventions at a zero base: :math:`0^g = 0` for :math:`g > 0`, :math:`0^0 = 1`,
     :math:`0^g` undefined for :math:`g < 0`.  With :math:`0 \cdot \infty = 0` the product
@@ -388,7 +418,7 @@ def _monotone(
 def _sigmoid_point(t: arb) -> arb:
     # Branch on the sign so that exp never sees a large positive argument.
     if t >= 0:
-        return _ONE / (_ONE + (-t).exp())
+        return _ONE / (_ONE + _eneg(t).exp())
     e = t.exp()
     return e / (_ONE + e)
 
@@ -396,11 +426,11 @@ def _sigmoid_point(t: arb) -> arb:
 def _softplus_point(t: arb) -> arb:
     # max(t, 0) + log1p(exp(-|t|)): exact at any magnitude.
     pos = t if t >= 0 else _ZERO
-    return pos + (-abs(t)).exp().log1p()
+    return pos + _eneg(t if t >= 0 else _eneg(t)).exp().log1p()
 
 
 def _log_like(x: Interval, f: Callable[[arb], arb], pole: int, name: str) -> Interval:
-    r"""Increasing function defined on :math:`[\mathrm{pole}, \infty)` with :math:`f(pole)=-\infty`."""
+    r"""Increasing :math:`f` on :math:`[p, \infty)` with :math:`f(p) = -\infty` (p = ``pole``)."""
     if x.lo < pole:
         raise IntervalDomainError(f"{name} of an argument possibly below {pole}: {x!r}")
     if x.hi == pole:
@@ -461,7 +491,7 @@ def _atanh(x: Interval) -> Interval:
 def _asin(x: Interval) -> Interval:
     if x.lo < -1 or x.hi > 1:
         raise IntervalDomainError(f"asin of an argument possibly outside [-1, 1]: {x!r}")
-    return _monotone(x, arb.asin, True, -_HALF_PI_UP, _HALF_PI_UP)
+    return _monotone(x, arb.asin, True, _NEG_HALF_PI_DOWN, _HALF_PI_UP)
 
 
 def _acos(x: Interval) -> Interval:
@@ -471,7 +501,7 @@ def _acos(x: Interval) -> Interval:
 
 
 def _atan(x: Interval) -> Interval:
-    return _monotone(x, arb.atan, True, -_HALF_PI_UP, _HALF_PI_UP)
+    return _monotone(x, arb.atan, True, _NEG_HALF_PI_DOWN, _HALF_PI_UP)
 
 
 def _erf(x: Interval) -> Interval:
@@ -491,7 +521,9 @@ def _softplus(x: Interval) -> Interval:
 
 
 def _may_hit(x: Interval, offset: arb, period: arb) -> bool:
-    r"""Whether :math:`[lo, hi]` may contain :math:`\mathrm{offset} + k\,\mathrm{period}`, :math:`k \in \mathbb{Z}`.
+    r"""Whether :math:`[lo, hi]` may contain :math:`c + kP` for an integer :math:`k`.
+
+    :math:`c` is ``offset``, :math:`P` is ``period``.
 
     :math:`k_0 = \lceil \underline{(lo - \mathrm{offset})/\mathrm{period}} \rceil` is at most the
     first admissible :math:`k`, so answering from :math:`k_0` can only over-report a hit.
@@ -548,7 +580,11 @@ def _sign(x: Interval) -> Interval:
 
 
 def _step_values(x: Interval, left: arb, at0: Interval, right: arb) -> Interval:
-    r"""Hull of the values of a step function :math:`\mathrm{left}, \mathrm{at0}, \mathrm{right}` on :math:`(-\infty,0), \{0\}, (0,\infty)`."""
+    r"""Hull of a step function's values on the box.
+
+    The function is ``left`` on :math:`(-\infty, 0)`, ``at0`` at 0 and ``right`` on
+    :math:`(0, \infty)`.
+    """
     parts = []
     if x.lo < 0:
         parts.append(Interval(left, left))
@@ -582,6 +618,7 @@ def _const_bounds() -> tuple[arb, arb]:
 
 
 _HALF_PI_UP, _PI_UP = _const_bounds()
+_NEG_HALF_PI_DOWN = _eneg(_HALF_PI_UP)
 
 #: One-argument functions: SymPy class -> interval map.
 _UNARY: dict[type, Callable[[Interval], Interval]] = {
@@ -610,6 +647,15 @@ _UNARY: dict[type, Callable[[Interval], Interval]] = {
     sigmoid: _sigmoid,
     softplus: _softplus,
 }
+
+def _unary_for(cls: type) -> Optional[Callable[[Interval], Interval]]:
+    """Handler for a function class or its nearest registered base (e.g. a stable ``erfc``)."""
+    for base in cls.__mro__:
+        fn = _UNARY.get(base)
+        if fn is not None:
+            return fn
+    return None
+
 
 #: Functions with jumps: a box where they are not constant is not certified continuous.
 _JUMPS = (sp.sign, sp.floor, sp.ceiling, sp.Heaviside)
@@ -723,7 +769,7 @@ class _Compiler:
             op = _max if isinstance(e, sp.Max) else _min
             kids = [self.expr(a) for a in e.args]
             return lambda box, st: op([k(box, st) for k in kids])
-        fn = _UNARY.get(type(e))
+        fn = _unary_for(type(e))
         if fn is not None:
             if len(e.args) != 1:
                 raise IntervalError(f"{type(e).__name__} with {len(e.args)} arguments")
@@ -763,18 +809,17 @@ class _Compiler:
         return lambda box, st: _pow_var(kb(box, st), kg(box, st))
 
     def _heaviside(self, e: sp.Heaviside) -> _Eval:
+        r"""SymPy's Heaviside: 0 for :math:`t < 0`, :math:`H_0` (default 1/2) at 0, 1 for t > 0."""
         kid = self.expr(e.args[0])
         h0 = e.args[1] if len(e.args) > 1 else sp.S.Half
-        if h0 is sp.nan:
-            at0: Optional[Interval] = None
-        else:
-            at0 = _const_value(self, h0)
+        defined_at_0 = h0 is not sp.nan
+        at0 = _const_value(self, h0) if defined_at_0 else Interval(_ZERO, _ZERO)
 
         def ev(box: Interval, st: _State) -> Interval:
             t = kid(box, st)
-            if at0 is None and t.lo <= 0 <= t.hi:
+            if not defined_at_0 and t.lo <= 0 <= t.hi:
                 raise IntervalDomainError("Heaviside(0, nan) is undefined")
-            return _step_values(t, _ZERO, at0 or Interval(_ZERO, _ZERO), _ONE)
+            return _step_values(t, _ZERO, at0, _ONE)
 
         return ev
 
@@ -944,8 +989,10 @@ def _name(e: sp.Basic) -> str:
 def _integer_exponent(expo: sp.Expr) -> Optional[int]:
     if expo.is_Integer:
         return int(expo)
-    if isinstance(expo, sp.Float) and expo == int(expo):
-        return int(expo)
+    if isinstance(expo, sp.Float) and expo.is_finite:
+        exact = sp.Rational(expo)  # a Float is a dyadic rational: exact conversion
+        if exact.is_Integer:
+            return int(exact)
     return None
 
 
@@ -1133,7 +1180,9 @@ class Extremum:
         may be :math:`\pm\infty`).
     argbest : float or None
         A point whose certified value is the best found: :math:`f(\mathrm{argbest}) \ge
-        \mathrm{lower}` when maximizing, :math:`\le \mathrm{upper}` when minimizing.
+        \mathrm{lower}` when maximizing, :math:`\le \mathrm{upper}` when minimizing.  Boxes
+        are split at floats, so it is an exact float when the box endpoints are floats of
+        magnitude below 1e300 (otherwise the nearest float to the sample point).
     maximize : bool
         Which extremum.
     converged : bool
@@ -1144,6 +1193,12 @@ class Extremum:
         Boxes evaluated.
     undefined_at : float or None
         A sample point where :math:`f` was undefined (skipped), if any.
+    proved : bool or None
+        With a ``target`` :math:`c`: True when the bracket proves :math:`\sup f \le c`
+        (:math:`\inf f \ge c` when minimizing), False when it refutes it, None when undecided
+        or when no target was given.
+    derivative_used : bool
+        Whether mean-value / monotonicity bounds with :math:`f'` were available.
     """
 
     lower: float
@@ -1154,6 +1209,8 @@ class Extremum:
     domain: tuple[float, float]
     boxes: int
     undefined_at: Optional[float] = None
+    proved: Optional[bool] = None
+    derivative_used: bool = False
 
     @property
     def gap(self) -> float:
@@ -1203,12 +1260,17 @@ class _Objective:
 
 
 def _split_point(lo: arb, hi: arb) -> Optional[arb]:
-    """A float (when possible) strictly inside ``(lo, hi)``; None if there is none."""
+    """A float strictly inside ``(lo, hi)``; None if there is none (the box is then final).
+
+    Staying on floats keeps every sample point, hence ``argbest``, an exact float.  Only boxes
+    beyond the float range are split at arbitrary-precision midpoints.
+    """
     a, b = float(lo), float(hi)
-    if math.isfinite(a) and math.isfinite(b):
+    if math.isfinite(a) and math.isfinite(b) and max(abs(a), abs(b)) < 1e300:
         fm = arb(a / 2 + b / 2)
-        if lo < fm < hi:
-            return fm
+        if not lo < fm < hi:
+            fm = arb(math.nextafter(a, b))
+        return fm if lo < fm < hi else None
     with _working_precision(256 + max(_mag_bits(lo), _mag_bits(hi), 0)):
         m = ((lo + hi) / 2).mid()
     return m if lo < m < hi else None
@@ -1227,8 +1289,11 @@ class _Box:
 class _BranchAndBound:
     """Maximize :math:`g = \\pm f` over a union of boxes (see :func:`bound_extremum`)."""
 
-    def __init__(self, obj: _Objective, tol: float, rtol: float, max_boxes: int) -> None:
+    def __init__(
+        self, obj: _Objective, tol: float, rtol: float, max_boxes: int, target: Optional[arb]
+    ) -> None:
         self.obj = obj
+        self.target = target
         self.tol = tol
         self.rtol = rtol
         self.max_boxes = max_boxes
@@ -1282,6 +1347,22 @@ class _BranchAndBound:
         top = arb(-self.heap[0][0]) if self.heap else _NEG_INF
         return _amax(_amax(top, self.stuck), self.best)
 
+    def decided(self) -> Optional[bool]:
+        """With a target c: True if sup g <= c is proved, False if refuted, else None."""
+        if self.target is None:
+            return None
+        if self.upper() <= self.target:
+            return True
+        if self.best > self.target:
+            return False
+        return None
+
+    def stop(self) -> bool:
+        # With a target the search runs until the sign question is decided (or the budget).
+        if self.target is not None:
+            return self.decided() is not None
+        return self.done()
+
     def done(self) -> bool:
         up, lo = self.upper(), self.best
         if not (up.is_finite() and lo.is_finite()):
@@ -1292,14 +1373,14 @@ class _BranchAndBound:
     def run(self, boxes: Sequence[tuple[arb, arb]]) -> bool:
         for lo, hi in boxes:
             self.push(lo, hi, self.sample(lo), self.sample(hi))
-        while self.heap and not self.done():
+        while self.heap and not self.stop():
             if self.count >= self.max_boxes:
                 return False
             _, _, upper, b = heapq.heappop(self.heap)
             if not upper > self.best:
                 continue
             if b.mid is None:
-                # Cannot split further (adjacent at this precision): keep its bound.
+                # No float strictly inside: the box is final, keep its bound.
                 self.stuck = _amax(self.stuck, upper)
                 continue
             self.push(b.lo, b.mid, b.f_lo, b.f_mid)
@@ -1310,14 +1391,21 @@ class _BranchAndBound:
 def _derivative_function(
     expr: sp.Expr, x: sp.Symbol, dexpr, prec: int
 ) -> Optional[IntervalFunction]:
+    """Compiled f' (given or by ``sympy.diff``); None when absent or not enclosable.
+
+    f' is only used on boxes where f is certified continuous, and there only its values
+    almost everywhere matter, so ``DiracDelta`` terms (from differentiating ``sign`` or
+    ``Heaviside``) are dropped.  f' only sharpens bounds: one that still cannot be compiled
+    is ignored, and ``Extremum.derivative_used`` says so.
+    """
     if dexpr is False:
         return None
-    if dexpr is None:
-        try:
-            return IntervalFunction(sp.diff(expr, x), x, prec=prec)
-        except IntervalError:
-            return None  # e.g. DiracDelta from a Heaviside: plain enclosures only
-    return IntervalFunction(dexpr, x, prec=prec)
+    d = sp.diff(expr, x) if dexpr is None else dexpr
+    d = d.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+    try:
+        return IntervalFunction(d, x, prec=prec)
+    except IntervalError:
+        return None
 
 
 def _solve(
@@ -1332,14 +1420,21 @@ def _solve(
     max_boxes: int,
     prec: int,
     domain: tuple[float, float],
+    target: Optional[Number] = None,
 ) -> Extremum:
     f = IntervalFunction(expr, x, prec=prec)
     df = _derivative_function(expr, x, dexpr, prec)
-    bb = _BranchAndBound(_Objective(f, df, negate=not maximize), tol, rtol, max_boxes)
-    converged = bb.run(boxes)
+    goal = None
+    if target is not None:
+        # In the maximized objective g = -f for a minimum: inf f >= c iff sup g <= -c.
+        c_lo, c_hi = _number_to_bounds(target, prec)
+        goal = c_lo if maximize else _eneg(c_hi)
+    bb = _BranchAndBound(_Objective(f, df, negate=not maximize), tol, rtol, max_boxes, goal)
+    bb.run(boxes)
+    converged, proved = bb.done(), bb.decided()
     lo, hi = bb.best, bb.upper()
     if not maximize:
-        lo, hi = -hi, -lo
+        lo, hi = _eneg(hi), _eneg(lo)
     return Extremum(
         lower=_float_down(lo),
         upper=_float_up(hi),
@@ -1349,6 +1444,8 @@ def _solve(
         domain=domain,
         boxes=bb.count,
         undefined_at=None if bb.undefined is None else float(bb.undefined),
+        proved=proved,
+        derivative_used=df is not None,
     )
 
 
@@ -1364,6 +1461,7 @@ def bound_extremum(
     dexpr: Union[sp.Expr, None, bool] = None,
     max_boxes: int = 20000,
     prec: int = DEFAULT_PREC,
+    target: Optional[Number] = None,
 ) -> Extremum:
     r"""Bracket :math:`\sup_{[lo,hi]} f` or :math:`\inf_{[lo,hi]} f` by branch and bound.
 
@@ -1376,7 +1474,10 @@ def bound_extremum(
 
     Point values at midpoints and endpoints (tight ``arb`` balls) raise the incumbent.  The
     search stops when ``upper - lower <= tol + rtol * max(|lower|, |upper|)`` or after
-    ``max_boxes`` boxes, then with ``converged=False`` and the honest, wider bracket.
+    ``max_boxes`` boxes, then with ``converged=False`` and the honest, wider bracket.  With a
+    ``target`` :math:`c` it instead stops once :math:`\sup f \le c` (:math:`\inf f \ge c`) is
+    proved or refuted, which is what sign proofs need (a bracket of width ``tol`` around an
+    infimum of 0 cannot show :math:`f' \ge 0`).
 
     Parameters
     ----------
@@ -1399,6 +1500,9 @@ def bound_extremum(
         Budget of evaluated boxes.
     prec : int
         Base working precision in bits.
+    target : number, optional
+        Decide :math:`\sup f \le c` (maximize) or :math:`\inf f \ge c` (minimize); the
+        answer is ``Extremum.proved``.
 
     Returns
     -------
@@ -1419,11 +1523,11 @@ def bound_extremum(
         raise IntervalError("bound_extremum needs a finite box; see bound_extremum_on_real_line")
     domain = (_float_up(box.lo), _float_down(box.hi))
     return _solve(expr, x, [(box.lo, box.hi)], maximize=maximize, tol=tol, rtol=rtol,
-                  dexpr=dexpr, max_boxes=max_boxes, prec=prec, domain=domain)
+                  dexpr=dexpr, max_boxes=max_boxes, prec=prec, domain=domain, target=target)
 
 
 def _shells(start: arb, far: arb) -> list[tuple[arb, arb]]:
-    r"""Boxes :math:`[s, 2s], [2s, 4s], \dots` from ``start > 0`` up to ``far`` (last one clipped)."""
+    r"""Boxes :math:`[s, 2s], [2s, 4s], \dots` from ``start > 0`` up to ``far`` (last clipped)."""
     out = []
     s = start
     with _working_precision(4 * DEFAULT_PREC + _mag_bits(far)):  # doubling stays exact
@@ -1446,17 +1550,22 @@ def bound_extremum_on_real_line(
     far: Number = 1e30,
     max_boxes: int = 20000,
     prec: int = DEFAULT_PREC,
+    target: Optional[Number] = None,
+    lo: Number = -math.inf,
+    hi: Number = math.inf,
 ) -> Extremum:
-    r"""Bracket :math:`\sup f` or :math:`\inf f` over :math:`[-R, R]` (:math:`R` = ``far``).
+    r"""Bracket :math:`\sup f` or :math:`\inf f` over :math:`[lo, hi] \cap [-R, R]` by shells.
 
-    The core interval :math:`[c_0, c_1] \ni 0` and the shells :math:`[2^k c_1, 2^{k+1} c_1]`,
-    :math:`[2^{k+1} c_0, 2^k c_0]` up to :math:`\pm R` enter one branch-and-bound queue; a whole
+    :math:`R` is ``far``.  The core interval :math:`[c_0, c_1] \ni 0` and the shells
+    :math:`[2^k c_1, 2^{k+1} c_1]`, :math:`[2^{k+1} c_0, 2^k c_0]` up to :math:`\pm R`, each
+    clipped to :math:`[\mathrm{lo}, \mathrm{hi}]` (a half-line domain such as
+    :math:`(0, \infty)` keeps only what lies in it), enter one branch-and-bound queue; a whole
     shell is often settled by one enclosure because exponentially small factors dominate there.
 
-    Then the two tails :math:`[R, \infty)` and :math:`(-\infty, -R]` are tried with one plain
-    enclosure each; if both stay within the bracket, ``domain`` is :math:`(-\infty, \infty)`.
-    Otherwise ``domain == (-R, R)`` and the caller must bound :math:`|x| > R` itself (e.g. from
-    limits at :math:`\pm\infty`).
+    Then each infinite side's tail, :math:`[R, \infty)` or :math:`(-\infty, -R]`, is tried with
+    one plain enclosure; if it stays within the bracket, ``domain`` extends to infinity on that
+    side.  Otherwise ``domain`` stops at :math:`\pm R` and the caller must bound :math:`|x| > R`
+    itself (e.g. from limits at :math:`\pm\infty`).
 
     Parameters
     ----------
@@ -1464,6 +1573,9 @@ def bound_extremum_on_real_line(
         Inner interval, containing 0.
     far : number
         :math:`R`.
+    lo, hi : number
+        The domain to cover (``±inf`` for the real line or a half-line); finite ends are
+        included as closed ends (a singular end gives an infinite bound, honestly).
     others
         As in :func:`bound_extremum`.
 
@@ -1476,26 +1588,43 @@ def bound_extremum_on_real_line(
     if not (c0 < 0 < c1):
         raise IntervalError(f"core {core!r} must contain 0 in its interior")
     r = _as_box(far, far, prec).lo
-    if not (r.is_finite() and r >= c1 and -r <= c0):
+    if not (r.is_finite() and r >= c1 and _eneg(r) <= c0):
         raise IntervalError(f"far={far!r} must be finite and cover the core")
-    boxes = [(c0, c1)] + _shells(c1, r) + [(-b, -a) for a, b in _shells(-c0, r)]
+    a = _amax(_as_box(lo, lo, prec).lo, _eneg(r))
+    b = _amin(_as_box(hi, hi, prec).hi, r)
+    if not a <= b:
+        raise IntervalError(f"empty domain [{lo!r}, {hi!r}] within far={far!r}")
+    left = [(_eneg(v), _eneg(u)) for u, v in _shells(_eneg(c0), r)]
+    boxes = _clip_boxes([(c0, c1)] + _shells(c1, r) + left, a, b)
     res = _solve(expr, x, boxes, maximize=maximize, tol=tol, rtol=rtol, dexpr=dexpr,
-                 max_boxes=max_boxes, prec=prec, domain=(-_float_down(r), _float_down(r)))
-    if _tails_within(expr, x, r, res, prec):
-        res = dataclasses.replace(res, domain=(-math.inf, math.inf))
-    return res
+                 max_boxes=max_boxes, prec=prec, domain=(_float_up(a), _float_down(b)),
+                 target=target)
+    ends = list(res.domain)
+    for side, tail in ((0, Interval(_NEG_INF, _eneg(r))), (1, Interval(r, _POS_INF))):
+        infinite = (a == _eneg(r)) if side == 0 else (b == r)
+        if infinite and _number_to_bounds(lo if side == 0 else hi, prec)[side].is_finite():
+            infinite = False  # the domain itself ends exactly at -R or R
+        if infinite and _tail_within(expr, x, tail, res, prec):
+            ends[side] = -math.inf if side == 0 else math.inf
+    return dataclasses.replace(res, domain=(ends[0], ends[1]))
 
 
-def _tails_within(expr: sp.Expr, x: sp.Symbol, r: arb, res: Extremum, prec: int) -> bool:
-    """Whether plain enclosures on both tails beyond ``r`` stay inside the bracket."""
-    f = IntervalFunction(expr, x, prec=prec)
-    for tail in (Interval(r, _POS_INF), Interval(_NEG_INF, -r)):
-        try:
-            iv, _ = f.evaluate(tail)
-        except IntervalDomainError:
-            return False
-        if res.maximize and not iv.hi <= arb(res.upper):
-            return False
-        if not res.maximize and not iv.lo >= arb(res.lower):
-            return False
-    return True
+def _clip_boxes(boxes: list[tuple[arb, arb]], a: arb, b: arb) -> list[tuple[arb, arb]]:
+    """The parts of ``boxes`` inside ``[a, b]`` (empty ones dropped)."""
+    out = []
+    for u, v in boxes:
+        u, v = _amax(u, a), _amin(v, b)
+        if u <= v:
+            out.append((u, v))
+    return out
+
+
+def _tail_within(expr: sp.Expr, x: sp.Symbol, tail: Interval, res: Extremum, prec: int) -> bool:
+    """Whether a plain enclosure on an infinite tail stays inside the bracket."""
+    try:
+        iv, _ = IntervalFunction(expr, x, prec=prec).evaluate(tail)
+    except IntervalDomainError:
+        return False
+    if res.maximize:
+        return bool(iv.hi <= arb(res.upper))
+    return bool(iv.lo >= arb(res.lower))

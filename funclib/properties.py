@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ import sympy as sp
 from . import calculus
 from .formula import make_symbol, to_formula
 from .mpeval import mp_evaluate
+from .special import expm1, log1p, sigmoid, softplus
 
 if TYPE_CHECKING:  # pragma: no cover
     from .entry import Entry
@@ -50,6 +52,7 @@ __all__ = [
     "compute_properties",
     "properties_of",
     "check_claims",
+    "claim_status",
     "limit_at",
     "ALGORITHM_VERSION",
     "CACHE_FILE",
@@ -183,18 +186,51 @@ def _to_float(value: sp.Expr) -> float:
     return float(value)
 
 
+def _far_branches(expr: sp.Expr, x: sp.Symbol, direction: float) -> sp.Expr:
+    """Replace every piecewise construct by the branch that holds for all large ±x.
+
+    Conditions are decided at x = ±1e300 (60 digits); catalog conditions are comparisons with
+    constants, so the branch chosen there holds on a whole neighbourhood of ±∞.
+    """
+    from .mpeval import _truth
+
+    far = {x: mpmath.mpf(10) ** 300 * (1 if direction > 0 else -1)}
+    rewritten = expr.rewrite(sp.Piecewise) if expr.has(sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign) else expr
+
+    def pick(pw: sp.Piecewise) -> sp.Expr:
+        with mpmath.workdps(60):
+            for value, cond in pw.args:
+                if _truth(cond, far):
+                    return value
+        return sp.nan
+
+    while rewritten.has(sp.Piecewise):
+        rewritten = rewritten.replace(lambda e: isinstance(e, sp.Piecewise), pick)
+    return rewritten
+
+
+def _for_limits(expr: sp.Expr) -> sp.Expr:
+    """The same function in the vocabulary sympy.limit knows (exp/log instead of ours)."""
+    from .special import erfc as stable_erfc
+
+    expr = expr.replace(lambda e: isinstance(e, stable_erfc), lambda e: sp.erfc(e.args[0]))
+    expr = expr.replace(lambda e: isinstance(e, (sigmoid, softplus)), lambda e: e.rewrite(sp.exp))
+    return expr.rewrite(sp.log).replace(lambda e: isinstance(e, (log1p, expm1)), lambda e: e.rewrite(sp.log))
+
+
 def _symbolic_limit(expr: sp.Expr, x: sp.Symbol, direction: float) -> float | None:
     target = sp.oo if direction > 0 else -sp.oo
     try:
+        expr = _for_limits(_far_branches(expr, x, direction))
         with _time_limit(LIMIT_SECONDS):
             value = sp.limit(expr, x, target)
     except (_Timeout, NotImplementedError, ValueError, TypeError, RecursionError, AttributeError):
         return None
-    if value.is_real is False or value.has(sp.AccumBounds) or value is sp.zoo or value is sp.nan:
+    if value.is_extended_real is False or value.has(sp.AccumBounds) or value is sp.zoo or value is sp.nan:
         return None
     if value.is_number:
         try:
-            return _to_float(value)
+            return _to_float(value) + 0.0  # + 0.0 turns -0.0 into 0.0
         except TypeError:
             return None
     return None
@@ -212,10 +248,11 @@ def _numeric_limit(expr: sp.Expr, x: sp.Symbol, direction: float) -> float:
     if abs(last) > 1e40:
         return math.copysign(math.inf, float(last))
     if abs(last - prev) <= 1e-12 * max(1, abs(last)):
-        return float(last)
+        return float(last) + 0.0
     return math.nan
 
 
+@lru_cache(maxsize=4096)
 def limit_at(expr: sp.Expr, x: sp.Symbol, direction: float) -> float:
     """lim_{x→±∞} expr as float (symbolic, else estimated numerically; NaN if neither)."""
     value = _symbolic_limit(expr, x, direction)
@@ -224,6 +261,7 @@ def limit_at(expr: sp.Expr, x: sp.Symbol, direction: float) -> float:
     return _numeric_limit(expr, x, direction)
 
 
+@lru_cache(maxsize=4096)
 def _limit_fact(expr: sp.Expr, x: sp.Symbol, direction: float) -> Fact:
     value = _symbolic_limit(expr, x, direction)
     if value is not None:
@@ -287,8 +325,10 @@ def _smoothness(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float, li
         for order, d in enumerate(derivs):
             left, right = _one_sided(d, x, p, -1), _one_sided(d, x, p, +1)
             jump = right - left
-            row.append(float(jump) if not mpmath.isnan(jump) else math.nan)
-            if not (abs(jump) < mpmath.mpf(10) ** -30):
+            # The offset of 1e-40 leaves a residue of order 1e-40*|f'|: that is continuity.
+            continuous = abs(jump) < mpmath.mpf(10) ** -30
+            row.append(0.0 if continuous else float(jump) if not mpmath.isnan(jump) else math.nan)
+            if not continuous:
                 cls = min(cls, order - 1)
         jumps.append((float(p), row))
     name = {-1: "discontinuous", 0: "C0", 1: "C1", 2: "C2"}.get(cls, "Cinf")
@@ -307,35 +347,118 @@ def _smoothness(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float, li
 # -- extrema ------------------------------------------------------------------------------
 
 
-def _extremum(expr: sp.Expr, dexpr: sp.Expr | None, x: sp.Symbol, maximize: bool, tol: float):
-    """Rigorous [lower, upper] of sup (or inf) over the real line, tails by limits."""
+@lru_cache(maxsize=4096)
+def _end_limit(expr: sp.Expr, x: sp.Symbol, end: float, direction: int) -> float:
+    """Limit of expr at an open end of the domain (±inf, or a finite end from inside)."""
+    if math.isinf(end):
+        return limit_at(expr, x, direction)
+    try:
+        with _time_limit(LIMIT_SECONDS):
+            value = sp.limit(_for_limits(expr), x, sp.nsimplify(end), "-" if direction > 0 else "+")
+        return _to_float(value) if value.is_number and value.is_extended_real else math.nan
+    except (_Timeout, NotImplementedError, ValueError, TypeError):
+        return math.nan
+
+
+@dataclass(frozen=True)
+class _Bracket:
+    """[lower, upper] around sup (or inf) of an expression over the entry's domain."""
+
+    lower: float
+    upper: float
+    method: str
+    detail: str
+    proved: bool | None = None  # answer to a sign question (target 0), when one was asked
+
+
+def _interval_friendly(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
+    """An equal form with less dependency for interval arithmetic.
+
+    ``Abs``/``Max``/``sign`` become ``Piecewise`` branches; a rational branch is split into
+    partial fractions (x/(1+x) -> 1 - 1/(1+x): no X/X over wide boxes); other branches are
+    brought over one denominator, where SymPy collapses cancelling numerators (the second
+    derivative of squareplus, -x**2/(2*(x**2+4)**(3/2)) + 1/(2*sqrt(x**2+4)), becomes
+    2/(x**2+4)**(3/2)).
+    """
+
+    def tidy(e: sp.Expr) -> sp.Expr:
+        if e.is_rational_function(x):
+            return sp.apart(sp.cancel(e), x)
+        return sp.together(e)
+
+    try:
+        with _time_limit(LIMIT_SECONDS):
+            folded = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
+            if isinstance(folded, sp.Piecewise):
+                return sp.Piecewise(*[(tidy(v), c) for v, c in folded.args])
+            return tidy(folded)
+    except (_Timeout, sp.PolynomialError, TypeError, NotImplementedError):
+        return expr
+
+
+def _bracket(
+    expr: sp.Expr,
+    dexpr: sp.Expr | None,
+    x: sp.Symbol,
+    domain,
+    *,
+    maximize: bool,
+    tol: float,
+    what: str,
+    target: float | None = None,
+) -> _Bracket:
+    """Rigorous bracket of sup/inf over ``domain`` (interval branch and bound + tails).
+
+    The engine covers [-R, R] (R = 1e30) and encloses the tails beyond R directly where that
+    is tight enough; an uncovered infinite end is bounded by the limit there (the *tail
+    argument from limits*). A search that does not converge yields method ``estimated``.
+    """
     from . import interval
 
-    found = interval.bound_extremum_on_real_line(
-        expr, x, maximize=maximize, tol=tol, dexpr=dexpr, far=FAR
-    )
+    def run(e: sp.Expr, de: sp.Expr | None):
+        return interval.bound_extremum_on_real_line(
+            e, x, maximize=maximize, tol=tol, dexpr=de if de is not None else False, far=FAR,
+            lo=domain.lo, hi=domain.hi, target=target,
+        )
+
+    found = run(expr, dexpr)
+    settled = found.converged if target is None else found.proved is not None
+    if not settled or found.domain != (domain.lo, domain.hi):
+        # An open end where the expression diverges the right way settles it symbolically.
+        for end, closed, direction in ((domain.hi, domain.hi_closed, +1), (domain.lo, domain.lo_closed, -1)):
+            if closed:
+                continue
+            value = _end_limit(expr, x, end, direction)
+            if value == (math.inf if maximize else -math.inf):
+                where = f"{'+' if direction > 0 else '-'}inf" if math.isinf(end) else f"{end:g}"
+                proved = None if target is None else (value <= target if maximize else value >= target)
+                return _Bracket(value, value, "symbolic", f"{what} -> {value} as x -> {where} (sympy.limit)", proved)
+    if not settled:
+        friendly = _interval_friendly(expr, x)
+        dfriendly = _interval_friendly(dexpr, x) if dexpr is not None else None
+        retry = run(friendly, dfriendly)
+        if (retry.converged if target is None else retry.proved is not None):
+            found, settled = retry, True
     lo, hi = float(found.lower), float(found.upper)
-    if found.domain == (-math.inf, math.inf):
-        return lo, hi, found  # the tails were enclosed too: nothing left to argue
-    tails = [limit_at(expr, x, +1), limit_at(expr, x, -1)]
-    for t in tails:
-        if math.isnan(t):
-            continue
-        # A limit at infinity is approached, so it bounds the sup from below and may exceed it.
-        if maximize:
-            lo, hi = max(lo, t), max(hi, t)
-        else:
-            lo, hi = min(lo, t), min(hi, t)
-    return lo, hi, found
-
-
-def _describe(found, what: str) -> str:
-    text = f"arb branch and bound of {what} on [-{FAR:g}, {FAR:g}] ({found.boxes} boxes)"
-    if not found.converged:
-        text += ", NOT converged to tolerance"
-    if found.domain == (-math.inf, math.inf):
-        return text + "; tails |x| > R enclosed too"
-    return text + "; tails |x| > R by limits at infinity"
+    covered = found.domain
+    tails = []
+    for end, direction, reached in ((domain.hi, +1, covered[1]), (domain.lo, -1, covered[0])):
+        if math.isinf(end) and not math.isinf(reached):
+            t = limit_at(expr, x, direction)
+            tails.append(t)
+            if math.isnan(t):
+                settled = False
+                continue
+            # The limit is approached, so it bounds sup from below; beyond R it is taken as
+            # the extremum of the tail (the tail argument).
+            lo, hi = (max(lo, t), max(hi, t)) if maximize else (min(lo, t), min(hi, t))
+    span = f"[{covered[0]:g}, {covered[1]:g}]"
+    detail = f"arb branch and bound of {what} on {span} ({found.boxes} boxes)"
+    if tails:
+        detail += "; tails beyond by the limits at infinity"
+    if not settled:
+        detail += "; NOT converged: estimate only"
+    return _Bracket(lo, hi, "interval" if settled else "estimated", detail, found.proved)
 
 
 def _zero_piece(dexpr: sp.Expr) -> bool:
@@ -401,80 +524,115 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     facts["limit_at_neg_inf"] = _limit_fact(f, x, -1)
 
     # Slope bounds: sup and inf of f' (a.e. derivative), widened by jumps of f.
+    domain = entry.domain
     value_jumps = [row[0] for _, row in jumps]
+    up_jump = any(j > 0 for j in value_jumps)
+    down_jump = any(j < 0 for j in value_jumps)
+    jump_note = "; f jumps, so difference quotients are unbounded on the side of the jump" if (up_jump or down_jump) else ""
     if df.is_number:
-        slope = (float(df), float(df))
-        facts["slope_bounds"] = Fact(slope, "symbolic", "f' is constant")
+        low = high = float(df)
+        inf_sign = sup_sign = None
+        facts["slope_bounds"] = Fact((low, high), "symbolic", "f' is constant")
     else:
-        lo_hi = _extremum(df, d2f, x, maximize=True, tol=SLOPE_TOL)
-        lo_lo = _extremum(df, d2f, x, maximize=False, tol=SLOPE_TOL)
-        slope = (lo_lo[0], lo_hi[1])
-        detail = _describe(lo_hi[2], "f'")
-        if any(j > 0 for j in value_jumps):
-            slope = (slope[0], math.inf)
-        if any(j < 0 for j in value_jumps):
-            slope = (-math.inf, slope[1])
-        if value_jumps and any(j != 0 for j in value_jumps):
-            detail += "; f jumps, so difference quotients are unbounded on the side of the jump"
-        facts["slope_bounds"] = Fact(slope, "interval", detail)
+        sup = _bracket(df, d2f, x, domain, maximize=True, tol=SLOPE_TOL, what="f'")
+        inf = _bracket(df, d2f, x, domain, maximize=False, tol=SLOPE_TOL, what="f'")
+        # Sign questions the tolerance bracket left open (inf f' = 0 approached at infinity).
+        inf_sign = sup_sign = None
+        if inf.lower < 0 <= inf.upper:
+            inf_sign = _bracket(df, d2f, x, domain, maximize=False, tol=SLOPE_TOL, what="f'", target=0).proved
+        if sup.lower <= 0 < sup.upper:
+            sup_sign = _bracket(df, d2f, x, domain, maximize=True, tol=SLOPE_TOL, what="f'", target=0).proved
+        low = max(inf.lower, 0.0) if inf_sign else inf.lower
+        high = min(sup.upper, 0.0) if sup_sign else sup.upper
+        method = "estimated" if "estimated" in (inf.method, sup.method) else "interval"
         facts["slope_bounds_enclosure"] = Fact(
-            ((lo_lo[0], lo_lo[1]), (lo_hi[0], lo_hi[1])),
-            "interval",
+            ((low, inf.upper), (sup.lower, high)),
+            method,
             "rigorous brackets [[inf f' low, inf f' high], [sup f' low, sup f' high]]",
         )
+        facts["slope_bounds"] = Fact((low, high), method, sup.detail + jump_note)
+    if up_jump or down_jump:
+        low = -math.inf if down_jump else low
+        high = math.inf if up_jump else high
+        facts["slope_bounds"] = Fact((low, high), facts["slope_bounds"].method, facts["slope_bounds"].detail)
     method = facts["slope_bounds"].method
-    lo, hi = facts["slope_bounds"].value
-    facts["lipschitz"] = Fact(max(abs(lo), abs(hi)), method, "max(|inf f'|, |sup f'|)")
+    facts["lipschitz"] = Fact(max(abs(low), abs(high)), method, "max(|inf f'|, |sup f'|)")
+    # Monotonicity needs only the side of the bracket that decides the sign.
+    inf_method = inf.method if not df.is_number else "symbolic"
+    sup_method = sup.method if not df.is_number else "symbolic"
 
-    # Monotonicity from the sign of the slope bounds (and jumps of f).
-    inf_upper = facts["slope_bounds_enclosure"].value[0][1] if "slope_bounds_enclosure" in facts else lo
-    sup_lower = facts["slope_bounds_enclosure"].value[1][0] if "slope_bounds_enclosure" in facts else hi
-    if lo >= 0:
+    # Monotonicity from the sign of f' (rigorous sign proofs where the bracket touched 0).
+    enclosure = facts.get("slope_bounds_enclosure")
+    inf_high = enclosure.value[0][1] if enclosure else low
+    sup_low = enclosure.value[1][0] if enclosure else high
+    if low >= 0 and not down_jump:
         strict = not _zero_piece(df)
-        facts["monotonic"] = Fact("increasing" if strict else "nondecreasing", method,
-                                  "inf f' >= 0" + ("; f' vanishes only at isolated points" if strict else "; f' = 0 on an interval"))
-    elif hi <= 0:
+        facts["monotonic"] = Fact(
+            "increasing" if strict else "nondecreasing", inf_method,
+            "inf f' >= 0" + ("; f' vanishes only at isolated points" if strict else "; f' = 0 on an interval"),
+        )
+    elif high <= 0 and not up_jump:
         strict = not _zero_piece(df)
-        facts["monotonic"] = Fact("decreasing" if strict else "nonincreasing", method, "sup f' <= 0")
-    elif inf_upper < 0 < sup_lower:
-        facts["monotonic"] = Fact("none", method, "f' takes both signs")
+        facts["monotonic"] = Fact("decreasing" if strict else "nonincreasing", sup_method, "sup f' <= 0")
+    elif (inf_high < 0 or inf_sign is False or down_jump) and (sup_low > 0 or sup_sign is False or up_jump):
+        facts["monotonic"] = Fact("none", method, "f' takes both signs (or f jumps against its slope)")
     else:
-        facts["monotonic"] = Fact("none", "estimated", "slope enclosure touches 0 on both sides")
+        facts["monotonic"] = Fact("none", "estimated", "the sign of f' was not decided")
 
     # Range [inf f, sup f].
+    mono = facts["monotonic"]
     if f.is_number:
         facts["range"] = Fact((float(f), float(f)), "symbolic", "constant")
-    else:
-        top = _extremum(f, df, x, maximize=True, tol=RANGE_TOL)
-        bottom = _extremum(f, df, x, maximize=False, tol=RANGE_TOL)
-        facts["range"] = Fact((bottom[0], top[1]), "interval", _describe(top[2], "f"))
+    elif mono.value != "none" and mono.method != "estimated" and not (up_jump or down_jump):
+        # Continuous and monotone: the range runs between the values (limits) at the ends.
+        ends = []
+        for end, closed, direction in ((domain.lo, domain.lo_closed, -1), (domain.hi, domain.hi_closed, +1)):
+            if closed:
+                ends.append(float(mp_evaluate(f, {x: end}, 40)))
+            else:
+                ends.append(_end_limit(f, x, end, direction))
+        if not any(math.isnan(v) for v in ends):
+            facts["range"] = Fact((min(ends), max(ends)), mono.method,
+                                  f"f is {mono.value} ({mono.method}); range between its limits at the domain ends")
+    if "range" not in facts:
+        top = _bracket(f, df, x, domain, maximize=True, tol=RANGE_TOL, what="f")
+        bottom = _bracket(f, df, x, domain, maximize=False, tol=RANGE_TOL, what="f")
+        method = "estimated" if "estimated" in (top.method, bottom.method) else "interval"
+        facts["range"] = Fact((bottom.lower, top.upper), method, top.detail)
     rlo, rhi = facts["range"].value
     facts["bounded_below"] = Fact(rlo > -math.inf, facts["range"].method, "from the range")
     facts["bounded_above"] = Fact(rhi < math.inf, facts["range"].method, "from the range")
 
-    facts["odd"] = _symmetry(f, x, -1)
-    facts["even"] = _symmetry(f, x, +1)
+    if domain.lo == -domain.hi and domain.lo_closed == domain.hi_closed:
+        facts["odd"] = _symmetry(f, x, -1)
+        facts["even"] = _symmetry(f, x, +1)
+    else:
+        facts["odd"] = facts["even"] = Fact(False, "symbolic", f"domain {domain} is not symmetric about 0")
 
     # Convexity: f'' >= 0 a.e. and no downward jump of f' (nor any jump of f).
     slope_jumps = [row[1] for _, row in jumps]
-    if any(j != 0 and not math.isnan(j) for j in value_jumps):
+    if up_jump or down_jump:
         facts["convex"] = Fact(False, "symbolic", "f is discontinuous")
         facts["concave"] = Fact(False, "symbolic", "f is discontinuous")
     else:
+        d3f = None
         for name, sign in (("convex", 1), ("concave", -1)):
-            if d2f.is_number:
-                ok = sign * float(d2f) >= 0 and all(sign * j >= 0 for j in slope_jumps)
-                facts[name] = Fact(ok, "symbolic", "f'' is constant")
-                continue
-            low, high, found = _extremum(sign * d2f, None, x, maximize=False, tol=1e-6)
-            if any(sign * j < 0 for j in slope_jumps):
+            what = f"{'-' if sign < 0 else ''}f''"
+            if any(sign * j < 0 for j in slope_jumps if not math.isnan(j)):
                 facts[name] = Fact(False, "symbolic", "f' jumps the wrong way at a kink")
-            elif low >= 0:
-                facts[name] = Fact(True, "interval", _describe(found, f"{'-' if sign < 0 else ''}f''") + " (inf >= 0)")
-            elif high < 0:
-                facts[name] = Fact(False, "interval", f"{'-' if sign < 0 else ''}f'' < 0 somewhere (enclosure of its inf is below 0)")
+                continue
+            if d2f.is_number:
+                facts[name] = Fact(sign * float(d2f) >= 0, "symbolic", "f'' is constant")
+                continue
+            if d3f is None:
+                d3f = calculus.derivative(d2f, x, 1)
+            test = _bracket(sign * d2f, sign * d3f, x, domain, maximize=False, tol=1e-6, what=what, target=0)
+            if test.proved is True:
+                facts[name] = Fact(True, "interval", f"{what} >= 0 proved: " + test.detail)
+            elif test.proved is False:
+                facts[name] = Fact(False, "interval", f"{what} < 0 at a certified point")
             else:
-                facts[name] = Fact(low >= -1e-12, "estimated", "enclosure of inf f'' straddles 0")
+                facts[name] = Fact(False, "estimated", f"sign of {what} not decided: " + test.detail)
     return Properties(entry.id, variant, cache_key(entry), facts)
 
 
@@ -536,15 +694,16 @@ def build_cache(entries, progress: Callable[[str], None] | None = None) -> dict[
 # -- claims -------------------------------------------------------------------------------
 
 
-def check_claims(entry: "Entry", props: Properties | None = None) -> list[str]:
-    """Compare an entry's hand-written claims with its derived properties.
+def claim_status(entry: "Entry", props: Properties | None = None) -> dict[str, tuple[str, str]]:
+    """Each hand-written claim's status: ``proven``, ``refuted`` or ``unverified``, with a reason.
 
-    Returns one message per refuted claim (empty when every claim holds). A claim about a
-    property the derivation could not settle is reported too.
+    A claim agreeing with a ``symbolic`` or ``interval`` fact is proven; disagreeing with one
+    is refuted. Against an ``estimated`` fact (or one that could not be derived) a claim is
+    unverified: neither confirmed nor refuted by a proof.
     """
     props = props or entry.properties()
     tol = entry.claims.get("claim_tolerance", 1e-6)
-    problems = []
+    status: dict[str, tuple[str, str]] = {}
 
     def close(a: float, b: float) -> bool:
         if math.isinf(a) or math.isinf(b):
@@ -556,7 +715,7 @@ def check_claims(entry: "Entry", props: Properties | None = None) -> list[str]:
             continue
         fact = props.facts.get(name)
         if fact is None:
-            problems.append(f"{entry.source}: entry {entry.id!r}: claim {name!r} could not be derived")
+            status[name] = ("unverified", "not derived")
             continue
         derived = fact.value
         if name == "range":
@@ -567,12 +726,21 @@ def check_claims(entry: "Entry", props: Properties | None = None) -> list[str]:
             ok = derived is not None and close(claimed, float(derived))
         else:
             ok = claimed == derived
-        if not ok:
-            problems.append(
-                f"{entry.source}: entry {entry.id!r}: claim {name} = {claimed!s} is refuted: "
-                f"derived {_to_json(derived)} ({fact.method}: {fact.detail})"
-            )
-    return problems
+        account = f"derived {_to_json(derived)} ({fact.method}: {fact.detail})"
+        if fact.method == "estimated":
+            status[name] = ("unverified", account)
+        else:
+            status[name] = ("proven" if ok else "refuted", account)
+    return status
+
+
+def check_claims(entry: "Entry", props: Properties | None = None) -> list[str]:
+    """One message per claim that a proof refutes (empty when none is refuted)."""
+    return [
+        f"{entry.source}: entry {entry.id!r}: claim {name} = {_to_json(entry.claims[name])!s} is refuted: {why}"
+        for name, (state, why) in claim_status(entry, props).items()
+        if state == "refuted"
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
