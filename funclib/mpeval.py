@@ -174,7 +174,8 @@ def _eval(expr: sp.Basic, env: Mapping[sp.Symbol, mpmath.mpf]):
             if truth:
                 return _eval(value, env)
         return mpmath.nan  # no branch holds: outside the domain
-    func = _FUNCS.get(type(expr)) or _FUNCS.get(expr.func)
+    # Project special functions carry their own mpmath implementation (``_mpmath_``).
+    func = _FUNCS.get(type(expr)) or _FUNCS.get(expr.func) or getattr(type(expr), "_mpmath_", None)
     if func is None:
         raise MpEvalError(f"mpmath evaluator does not support {expr.func.__name__}")
     value = func(*[_eval(a, env) for a in expr.args])

@@ -133,7 +133,8 @@ def _eval(expr: sp.Basic, env):
         for a in args[1:]:
             out = op(out, a)
         return out
-    func = _FUNCS.get(type(expr)) or _FUNCS.get(expr.func)
+    # Project special functions carry their own float64 implementation (``_numpy_``).
+    func = _FUNCS.get(type(expr)) or _FUNCS.get(expr.func) or getattr(type(expr), "_numpy_", None)
     if func is None:
         raise NpEvalError(f"NumPy evaluator does not support {expr.func.__name__}")
     return func(*[_eval(a, env) for a in expr.args])

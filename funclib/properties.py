@@ -396,6 +396,28 @@ def _interval_friendly(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
         return expr
 
 
+def _sample_points(domain) -> list[float]:
+    """Dense points over the domain: linear near 0, logarithmic out to ±1e30."""
+    import numpy as np
+
+    mags = np.concatenate([np.linspace(0, 8, 801)[1:], np.geomspace(8, 1e30, 400)])
+    points = np.concatenate([-mags[::-1], [0.0], mags])
+    return [float(t) for t in points if float(t) in domain]
+
+
+def _sampled_bracket(expr, x, domain, *, maximize: bool, what: str, reason: str, target=None) -> "_Bracket":
+    """Fallback when the interval engine cannot enclose a function: sampling, labelled estimated."""
+    values = []
+    for t in _sample_points(domain):
+        v = mp_evaluate(expr, {x: t}, 30)
+        if not mpmath.isnan(v):
+            values.append(float(v))
+    best = (max if maximize else min)(values) if values else math.nan
+    proved = None
+    detail = f"{what} sampled at {len(values)} points (interval engine: {reason}); estimate only"
+    return _Bracket(best, best, "estimated", detail, proved)
+
+
 def _bracket(
     expr: sp.Expr,
     dexpr: sp.Expr | None,
@@ -421,7 +443,10 @@ def _bracket(
             lo=domain.lo, hi=domain.hi, target=target,
         )
 
-    found = run(expr, dexpr)
+    try:
+        found = run(expr, dexpr)
+    except interval.IntervalError as exc:
+        return _sampled_bracket(expr, x, domain, maximize=maximize, what=what, reason=str(exc), target=target)
     settled = found.converged if target is None else found.proved is not None
     if not settled or found.domain != (domain.lo, domain.hi):
         # An open end where the expression diverges the right way settles it symbolically.
