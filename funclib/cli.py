@@ -214,6 +214,10 @@ def cmd_tour(args: argparse.Namespace) -> int:
     print(f"Lipschitz constant ≤ {props.lipschitz:.9f}")
     ref = entry.references[0]
     print(f"\nreference: {ref.authors} ({ref.year}), {ref.title} {ref.link or ''}")
+    for module in _command_modules():
+        if hasattr(module, "tour"):
+            print()
+            module.tour()
     print(f"\n{len(registry.entries())} functions in the catalog; try `funclib show mish`, `funclib search sigmoid`.")
     return EXIT_OK
 
@@ -245,7 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--var", default="x", help="variable of a formula (default x)")
     p.add_argument("--param", dest="params", action="append", metavar="NAME=VALUE")
     add("tour", cmd_tour, "the main job on built-in defaults: GELU's definition, derivative and proven slope bounds")
+    for module in _command_modules():
+        module.add_commands(add)
     return parser
+
+
+#: Modules that contribute subcommands (``add_commands(add)``) and tour sections (``tour()``).
+COMMAND_MODULES = ("funclib.kernels.cli", "funclib.verify.cli")
+
+
+def _command_modules() -> list:
+    """The command modules that are present (each feature package ships its own)."""
+    import importlib
+
+    found = []
+    for name in COMMAND_MODULES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if not name.startswith(str(exc.name)):
+                raise  # a real missing dependency inside the module, not an absent module
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
