@@ -76,20 +76,17 @@ for _key in ("bounded_below", "bounded_above", "odd", "even", "convex", "concave
     CLAIM_KEYS[_key] = _bool
 
 
-@_claim("monotonic")
-def _monotonic(value: Any) -> str:
-    allowed = ("increasing", "nondecreasing", "decreasing", "nonincreasing", "none")
-    if value not in allowed:
-        raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
-    return value
+def _one_of(*allowed: str):
+    def validate(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    return validate
 
 
-@_claim("smoothness")
-def _smoothness(value: Any) -> str:
-    allowed = ("discontinuous", "C0", "C1", "C2", "Cinf")
-    if value not in allowed:
-        raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
-    return value
+CLAIM_KEYS["monotonic"] = _one_of("increasing", "nondecreasing", "decreasing", "nonincreasing", "none")
+CLAIM_KEYS["smoothness"] = _one_of("discontinuous", "C0", "C1", "C2", "Cinf")
 
 
 @_claim("range")

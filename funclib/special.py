@@ -31,13 +31,34 @@ def _mp_softplus(x: mpmath.mpf) -> mpmath.mpf:
     return max(x, 0) + mpmath.log1p(mpmath.exp(-abs(x)))
 
 
-class sigmoid(sp.Function):
+class _PositiveRealFunction(sp.Function):
+    """A real, positive one-argument function evaluated by ``_mpmath_`` (stable mpmath form)."""
+
+    nargs = 1
+    _mpmath_ = None  # set by subclasses: the stable mpmath implementation
+
+    def _eval_is_real(self):
+        return self.args[0].is_extended_real
+
+    def _eval_is_positive(self):
+        if self.args[0].is_extended_real and self.args[0].is_finite:
+            return True
+        return None
+
+    def _eval_evalf(self, prec):
+        arg = self.args[0]._eval_evalf(prec)
+        if arg is None or not arg.is_Number:
+            return None
+        with mpmath.workprec(prec):
+            value = type(self)._mpmath_(mpmath.mpf(arg._to_mpmath(prec)))
+            return sp.Float(value, precision=prec)
+
+
+class sigmoid(_PositiveRealFunction):
     r"""Logistic sigmoid :math:`\sigma(x) = 1/(1+e^{-x})`.
 
     :math:`\sigma'(x) = \sigma(x)(1-\sigma(x))`, :math:`\sigma(-x) = 1-\sigma(x)`.
     """
-
-    nargs = 1
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         s = sigmoid(self.args[0])
@@ -59,33 +80,18 @@ class sigmoid(sp.Function):
     def _eval_rewrite_as_tanh(self, arg, **kwargs):
         return (1 + sp.tanh(arg / 2)) / 2
 
-    def _eval_is_real(self):
-        return self.args[0].is_extended_real
-
-    def _eval_is_positive(self):
-        if self.args[0].is_extended_real and self.args[0].is_finite:
-            return True
-        return None
-
-    def _eval_evalf(self, prec):
-        arg = self.args[0]._eval_evalf(prec)
-        if arg is None or not arg.is_Number:
-            return None
-        with mpmath.workprec(prec):
-            return sp.Float(_mp_sigmoid(mpmath.mpf(arg._to_mpmath(prec))), precision=prec)
+    _mpmath_ = staticmethod(_mp_sigmoid)
 
     def _latex(self, printer):
         return r"\sigma\left(%s\right)" % printer._print(self.args[0])
 
 
-class softplus(sp.Function):
+class softplus(_PositiveRealFunction):
     r"""Softplus :math:`\operatorname{softplus}(x) = \log(1+e^{x})`.
 
     :math:`\operatorname{softplus}'(x) = \sigma(x)`; stable form
     :math:`\max(x,0) + \operatorname{log1p}(e^{-|x|})`.
     """
-
-    nargs = 1
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         return sigmoid(self.args[0])
@@ -105,20 +111,7 @@ class softplus(sp.Function):
 
     _eval_rewrite_as_exp = _eval_rewrite_as_log
 
-    def _eval_is_real(self):
-        return self.args[0].is_extended_real
-
-    def _eval_is_positive(self):
-        if self.args[0].is_extended_real and self.args[0].is_finite:
-            return True
-        return None
-
-    def _eval_evalf(self, prec):
-        arg = self.args[0]._eval_evalf(prec)
-        if arg is None or not arg.is_Number:
-            return None
-        with mpmath.workprec(prec):
-            return sp.Float(_mp_softplus(mpmath.mpf(arg._to_mpmath(prec))), precision=prec)
+    _mpmath_ = staticmethod(_mp_softplus)
 
     def _latex(self, printer):
         return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
