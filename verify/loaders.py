@@ -1,0 +1,222 @@
+"""Load networks from files and from PyTorch.
+
+Formats
+-------
+``.npz`` (NumPy archive), the documented layout:
+
+- ``W0``, ``W1``, ..., ``W{L-1}``: weight matrices, ``W_k`` of shape ``(n_{k+1}, n_k)``;
+- ``b0``, ... (optional): biases of shape ``(n_{k+1},)``;
+- ``activations`` (optional): array of strings, one per hidden layer, or a single string for
+  all of them (default ``relu``);
+- ``activation_params`` (optional): a JSON string holding a list (one dict per hidden layer) or
+  one dict for all layers, e.g. ``'{"negative_slope": 0.1}'``.
+
+``.mat`` (MATLAB, read with :func:`scipy.io.loadmat`): a cell array ``weights`` of matrices in
+the same orientation (the layout of the reference LipSDP examples); optional ``biases`` cell
+array; the activation is given by the caller (default ``relu``, as in LipSDP).
+
+PyTorch: :func:`from_torch` takes an ``nn.Sequential`` of ``Linear`` layers and activation
+modules (ReLU, LeakyReLU, ELU, GELU, Tanh, Sigmoid, SiLU, Softplus, Mish, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .network import Network, NetworkError
+
+__all__ = ["load", "load_npz", "save_npz", "load_mat", "from_torch"]
+
+_W_KEY = re.compile(r"^W(\d+)$")
+
+
+def _with_activation(activations: Any, params: Any, hidden: int) -> Any:
+    if activations is None:
+        activations = "relu"
+    if isinstance(activations, str):
+        activations = [activations] * hidden
+    activations = list(activations)
+    if params is None:
+        return activations
+    if isinstance(params, Mapping):
+        params = [params] * len(activations)
+    params = list(params)
+    if len(params) != len(activations):
+        raise NetworkError(f"{len(activations)} activations but {len(params)} parameter sets")
+    return [(a, dict(p or {})) for a, p in zip(activations, params)]
+
+
+def load_npz(path: str | Path, activation: Any = None, params: Any = None) -> Network:
+    """Load the documented ``.npz`` layout (see the module docstring).
+
+    ``activation``/``params`` given here override what the file says.
+    """
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise NetworkError(f"{path}: cannot read as .npz ({exc})") from None
+    with data:
+        keys = set(data.files)
+        found = sorted((int(m.group(1)), k) for k in keys if (m := _W_KEY.match(k)))
+        if not found:
+            raise NetworkError(f"{path}: no weight arrays W0, W1, ... (keys: {', '.join(sorted(keys)) or 'none'})")
+        indices = [i for i, _ in found]
+        if indices != list(range(len(indices))):
+            raise NetworkError(f"{path}: weight keys must be W0..W{len(indices) - 1} without gaps, got {indices}")
+        weights = [data[k] for _, k in found]
+        biases = [data[f"b{i}"] if f"b{i}" in keys else None for i in range(len(weights))]
+        file_acts = None
+        if "activations" in keys:
+            raw = data["activations"]
+            file_acts = [str(a) for a in np.atleast_1d(raw).tolist()]
+            if len(file_acts) == 1:
+                file_acts = file_acts[0]
+        file_params = None
+        if "activation_params" in keys:
+            try:
+                file_params = json.loads(str(data["activation_params"]))
+            except json.JSONDecodeError as exc:
+                raise NetworkError(f"{path}: activation_params is not JSON ({exc})") from None
+    hidden = len(weights) - 1
+    acts = _with_activation(activation if activation is not None else file_acts,
+                            params if params is not None else (None if activation is not None else file_params),
+                            hidden)
+    return Network(weights, acts, biases)
+
+
+def save_npz(network: Network, path: str | Path) -> None:
+    """Write a network in the documented ``.npz`` layout (activation names and parameters)."""
+    arrays: dict[str, Any] = {}
+    for k, (w, b) in enumerate(zip(network.weights, network.biases)):
+        arrays[f"W{k}"] = w
+        arrays[f"b{k}"] = b
+    arrays["activations"] = np.array([a.name for a in network.activations], dtype=str)
+    arrays["activation_params"] = np.array(json.dumps([dict(a.params) for a in network.activations]))
+    np.savez(path, **arrays)
+
+
+def _cells(value: Any, name: str, path: Any) -> list[np.ndarray]:
+    arr = np.asarray(value)
+    if arr.dtype != object:
+        return [np.asarray(arr, dtype=np.float64)]
+    return [np.asarray(c, dtype=np.float64) for c in arr.reshape(-1, order="F")]
+
+
+def load_mat(path: str | Path, activation: Any = "relu", params: Any = None) -> Network:
+    """Load a MATLAB file holding a cell array ``weights`` (optional ``biases``).
+
+    This is the layout of the reference LipSDP examples (``random_weights.mat``).
+    """
+    import scipy.io
+
+    try:
+        data = scipy.io.loadmat(str(path))
+    except (OSError, ValueError, NotImplementedError) as exc:
+        raise NetworkError(f"{path}: cannot read as MATLAB .mat ({exc})") from None
+    if "weights" not in data:
+        names = ", ".join(k for k in data if not k.startswith("__")) or "none"
+        raise NetworkError(f"{path}: no variable 'weights' (variables: {names})")
+    weights = _cells(data["weights"], "weights", path)
+    biases = None
+    if "biases" in data:
+        biases = [b.reshape(-1) for b in _cells(data["biases"], "biases", path)]
+    hidden = len(weights) - 1
+    return Network(weights, _with_activation(activation, params, hidden), biases)
+
+
+def load(path: str | Path, activation: Any = None, params: Any = None) -> Network:
+    """Load a network by file extension (``.npz`` or ``.mat``)."""
+    p = Path(path)
+    if not p.exists():
+        raise NetworkError(f"{path}: no such file")
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        return load_npz(p, activation, params)
+    if suffix == ".mat":
+        return load_mat(p, activation if activation is not None else "relu", params)
+    raise NetworkError(f"{path}: unknown network format {suffix!r} (expected .npz or .mat)")
+
+
+# -- PyTorch -------------------------------------------------------------------------------
+
+def _torch_activation(module: Any) -> Any:
+    """Catalog (name, params) of a PyTorch activation module, or None for pass-through modules."""
+    import torch.nn as nn
+
+    simple = {
+        nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.Mish: "mish",
+        nn.ReLU6: "relu6", nn.Hardsigmoid: "hard_sigmoid", nn.Hardswish: "hard_swish", nn.SELU: "selu",
+        nn.LogSigmoid: "log_sigmoid", nn.Softsign: "softsign", nn.Tanhshrink: "tanhshrink",
+    }
+    for cls, name in simple.items():
+        if type(module) is cls:
+            return (name, {})
+    if isinstance(module, nn.LeakyReLU):
+        return ("leaky_relu", {"negative_slope": float(module.negative_slope)})
+    if isinstance(module, nn.ELU):
+        return ("elu", {"alpha": float(module.alpha)})
+    if isinstance(module, nn.CELU):
+        return ("celu", {"alpha": float(module.alpha)})
+    if isinstance(module, nn.GELU):
+        if module.approximate != "none":
+            raise NetworkError("nn.GELU(approximate='tanh') is the catalog's gelu variant 'tanh'; "
+                               "only the exact GELU is supported by the verifier")
+        return ("gelu", {})
+    if isinstance(module, nn.Softplus):
+        return ("softplus", {"beta": float(module.beta)})
+    if isinstance(module, nn.Hardtanh):
+        return ("hard_tanh", {"min_val": float(module.min_val), "max_val": float(module.max_val)})
+    if isinstance(module, nn.Softshrink):
+        return ("softshrink", {"lambd": float(module.lambd)})
+    if isinstance(module, nn.PReLU):
+        w = module.weight.detach().cpu().numpy().reshape(-1)
+        if w.size != 1:
+            raise NetworkError("nn.PReLU with one slope per channel is not supported (use a single slope)")
+        return ("prelu", {"a": float(w[0])})
+    if isinstance(module, (nn.Identity, nn.Dropout, nn.Flatten)):
+        return None
+    raise NetworkError(f"unsupported PyTorch module {type(module).__name__} in nn.Sequential")
+
+
+def from_torch(model: Any) -> Network:
+    """Build a :class:`Network` from a ``torch.nn.Sequential`` of ``Linear`` + activation modules.
+
+    Identity, Dropout (the network is read in evaluation mode) and Flatten are skipped. Two
+    ``Linear`` layers in a row, or an activation that is not between two ``Linear`` layers, raise
+    :class:`NetworkError`.
+    """
+    import torch.nn as nn
+
+    if not isinstance(model, nn.Sequential):
+        raise NetworkError(f"expected torch.nn.Sequential, got {type(model).__name__}")
+    weights, biases, acts = [], [], []
+    pending: Any = None
+    for module in model:
+        if isinstance(module, nn.Linear):
+            if weights and pending is None:
+                raise NetworkError("two Linear layers without an activation between them")
+            if pending is not None:
+                acts.append(pending)
+                pending = None
+            weights.append(module.weight.detach().cpu().double().numpy())
+            biases.append(None if module.bias is None else module.bias.detach().cpu().double().numpy())
+            continue
+        act = _torch_activation(module)
+        if act is None:
+            continue
+        if not weights:
+            raise NetworkError(f"activation {type(module).__name__} before the first Linear layer")
+        if pending is not None:
+            raise NetworkError("two activations in a row")
+        pending = act
+    if pending is not None:
+        raise NetworkError("the network ends with an activation; the verifier expects a final Linear layer")
+    if not weights:
+        raise NetworkError("nn.Sequential has no Linear layer")
+    return Network(weights, acts, biases)
