@@ -62,8 +62,8 @@ def _entry_json(entry: Entry, *, with_properties: bool = True) -> dict[str, Any]
         "kind": entry.kind,
         "family": entry.family,
         "summary": entry.summary,
-        "formula": entry.formula,
-        "expression": to_formula(entry.expr),
+        "formula": list(entry.formula) if isinstance(entry.formula, tuple) else entry.formula,
+        "expression": [to_formula(o) for o in entry.outputs] if len(entry.outputs) > 1 else to_formula(entry.expr),
         "latex": entry.latex(),
         "params": {
             n: {"default": p.default, "range": str(p.range), "trainable": p.trainable, "description": p.description}
@@ -74,7 +74,8 @@ def _entry_json(entry: Entry, *, with_properties: bool = True) -> dict[str, Any]
             for n, v in entry.variants.items()
         },
         "conventions": [
-            {"at": to_formula(c.at), "derivative": to_formula(c.derivative), "description": c.description}
+            {"at": None if c.at is None else to_formula(c.at),
+             "derivative": None if c.derivative is None else to_formula(c.derivative), "description": c.description}
             for c in entry.conventions
         ],
         "tags": list(entry.tags),
@@ -87,8 +88,15 @@ def _entry_json(entry: Entry, *, with_properties: bool = True) -> dict[str, Any]
         if with_properties:
             data["properties"] = _properties_json(entry.properties())
             data["variant_properties"] = {n: _properties_json(entry.properties(n)) for n in entry.variants}
-    if entry.kind == "rowwise" and entry.jacobian_formula:
+    if entry.jacobian_formula and entry.kind != "elementwise":
         data["jacobian"] = entry.jacobian_formula
+    if entry.threshold is not None:
+        t = entry.threshold
+        data["threshold"] = {"name": t.name, "equation": t.equation_text, "bracket": list(t.bracket_text)}
+    if entry.mask is not None:
+        data["mask"] = {"rule": entry.mask.rule, "value": entry.mask.value, "fully_masked": entry.mask.fully_masked}
+    if entry.kind != "elementwise" and entry.claims:
+        data["claims"] = {k: (v if isinstance(v, (bool, str)) else float(v)) for k, v in entry.claims.items()}
     if entry.surrogate_gradient is not None:
         data["surrogate_gradient"] = to_formula(entry.surrogate_gradient)
     return data
@@ -111,7 +119,14 @@ def _print_entry(entry: Entry) -> None:
     if entry.aliases:
         print(f"  aliases:    {', '.join(entry.aliases)}")
     print(f"  kind:       {entry.kind}    family: {entry.family}")
-    print(f"  definition: f(x) = {entry.formula}")
+    if entry.kind == "elementwise":
+        print(f"  definition: f(x) = {entry.formula}")
+    elif entry.kind == "grouped":
+        print(f"  definition: f({', '.join(entry.variables)}) = ({', '.join(entry.formula)})  (one group)")
+    else:
+        inputs = ", ".join(entry.variables)
+        target = "y" if entry.is_row_reduction else "y_i"
+        print(f"  definition: {target}({inputs}) = {entry.formula}")
     for name, variant in entry.variants.items():
         print(f"  variant {name}: {variant.formula}" + (f"  ({variant.description})" if variant.description else ""))
     for name, p in entry.params.items():
@@ -119,10 +134,26 @@ def _print_entry(entry: Entry) -> None:
         print(f"  param {name} = {_fmt(p.default)} in {p.range}{train}" + (f": {p.description}" if p.description else ""))
     if entry.kind == "elementwise":
         print(f"  derivative: f'(x) = {entry.formula_text(derivative=1)}")
+    if entry.threshold is not None:
+        t = entry.threshold
+        print(f"  threshold:  {t.name} solves {t.equation_text} = 0 on [{t.bracket_text[0]}, {t.bracket_text[1]}]")
     if entry.kind == "rowwise" and entry.jacobian_formula:
         print(f"  Jacobian:   J_ij = {entry.jacobian_formula}")
+    if entry.kind == "grouped" and entry.jacobian_formula:
+        for r, row in enumerate(entry.jacobian_formula):
+            print(f"  Jacobian row {r + 1}: [{', '.join(row)}]")
+    if entry.mask is not None:
+        m = entry.mask
+        masked = "" if m.value is None else f"; masked entries give {_fmt(m.value)}"
+        print(f"  masks:      -inf entries masked, rule {m.rule!r}{masked}; a fully masked row gives {_fmt(m.fully_masked)}")
     for c in entry.conventions:
-        print(f"  convention: f'({to_formula(c.at)}) = {to_formula(c.derivative)}" + (f"  ({c.description})" if c.description else ""))
+        if c.at is None:
+            print(f"  convention: {c.description}")
+        else:
+            print(f"  convention: f'({to_formula(c.at)}) = {to_formula(c.derivative)}" + (f"  ({c.description})" if c.description else ""))
+    if entry.kind != "elementwise" and entry.claims:
+        facts = ", ".join(f"{k} = {_fmt(v) if not isinstance(v, str) else v}" for k, v in entry.claims.items())
+        print(f"  claims (proven in the family's tests): {facts}")
     if entry.surrogate_gradient is not None:
         print(f"  surrogate gradient (not the derivative): {to_formula(entry.surrogate_gradient)}")
     if entry.kind == "elementwise":

@@ -32,11 +32,17 @@ __all__ = [
     "Convention",
     "SpecialCase",
     "Reference",
+    "Threshold",
+    "Mask",
     "KINDS",
+    "VECTOR_KINDS",
     "ParameterError",
 ]
 
 KINDS = ("elementwise", "rowwise", "gated", "grouped", "attention")
+
+#: Kinds whose formulas are written over row vectors with row reductions (``x_i``, ``sum(x)``).
+VECTOR_KINDS = ("rowwise", "attention")
 
 
 class ParameterError(ValueError):
@@ -86,10 +92,53 @@ class Variant:
 
 @dataclass(frozen=True)
 class Convention:
-    """The derivative value chosen at a kink, e.g. relu'(0) = 0."""
+    """The derivative value chosen at a kink, e.g. relu'(0) = 0.
 
-    at: sp.Expr
-    derivative: sp.Expr
+    For vector-valued kinds (row-wise, grouped, attention) a convention may be a rule in
+    words only (``at`` and ``derivative`` are then ``None``), e.g. how ties are broken.
+    """
+
+    at: sp.Expr | None
+    derivative: sp.Expr | None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    r"""An implicitly defined row threshold (sparsemax, entmax): the root in ``[lower, upper]``
+    of ``equation`` = 0, where the equation is nonincreasing in the threshold.
+
+    ``equation``, ``lower`` and ``upper`` are row formulas (they may use row reductions, ``n``
+    and the entry's parameters); ``name`` is the symbol the formula and Jacobian use.
+    """
+
+    name: str
+    equation: sp.Expr
+    lower: sp.Expr
+    upper: sp.Expr
+    equation_text: str = ""
+    bracket_text: tuple[str, str] = ("", "")
+    description: str = ""
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        return make_symbol(self.name)
+
+
+@dataclass(frozen=True)
+class Mask:
+    """How a row-wise entry treats masked entries (``-inf``).
+
+    ``rule`` is ``"limit"`` (the formula's value as the masked entries tend to ``-inf``) or
+    ``"remove"`` (the formula is applied to the sub-row of unmasked entries, so ``n`` counts
+    the unmasked entries). ``value`` is the output at a masked position (``None`` for a row
+    reduction such as log-sum-exp) and ``fully_masked`` every output of a row whose entries are
+    all masked.
+    """
+
+    rule: str
+    value: float | None
+    fully_masked: float
     description: str = ""
 
 
@@ -146,7 +195,7 @@ class Entry:
     kind: str
     family: str
     summary: str
-    formula: str
+    formula: str | tuple[str, ...]
     expr: sp.Expr
     references: tuple[Reference, ...]
     source: str
@@ -163,7 +212,9 @@ class Entry:
     claims: Mapping[str, Any] = field(default_factory=dict)
     implementations: tuple[Mapping[str, Any], ...] = ()
     jacobian: sp.Expr | None = None
-    jacobian_formula: str | None = None
+    jacobian_formula: str | tuple[tuple[str, ...], ...] | None = None
+    threshold: Threshold | None = None
+    mask: Mask | None = None
 
     # -- identity -----------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -172,9 +223,22 @@ class Entry:
     @property
     def symbol(self) -> sp.Symbol:
         """The input symbol (the first variable; ``x_i`` for row-wise entries)."""
-        if self.kind == "rowwise":
+        if self.kind in VECTOR_KINDS:
             return make_symbol(f"{self.variables[0]}_i")
         return make_symbol(self.variables[0])
+
+    @property
+    def outputs(self) -> tuple[sp.Expr, ...]:
+        """The output formulas: one for a scalar formula, one per component of a vector map
+        (grouped entries write their group map as a list of formulas)."""
+        if isinstance(self.expr, sp.MatrixBase):
+            return tuple(self.expr)
+        return (self.expr,)
+
+    @property
+    def is_row_reduction(self) -> bool:
+        """True for a row-wise formula that does not use ``x_i`` (log-sum-exp: R^n -> R)."""
+        return self.kind in VECTOR_KINDS and self.symbol not in self.expr.free_symbols
 
     # -- parameters ---------------------------------------------------------------------
     def all_params(self, variant: str | None = None) -> dict[str, Param]:
@@ -221,8 +285,22 @@ class Entry:
     def numeric_expr(
         self, variant: str | None = None, params: Mapping[str, float] | None = None
     ) -> sp.Expr:
-        """The formula with every parameter replaced by its (exact) value."""
-        return self.formula_expr(variant).subs(self.param_subs(params, variant))
+        """The formula with every parameter replaced by its (exact) value.
+
+        An implicit threshold (``threshold`` field) is replaced by its defining
+        :class:`funclib.calculus.RowThreshold`, so the result is self-contained: expanding it
+        for a row length gives outputs that :mod:`funclib.mpeval` evaluates and SymPy
+        differentiates.
+        """
+        subs = self.param_subs(params, variant)
+        return self._with_threshold(self.formula_expr(variant).subs(subs), subs)
+
+    def _with_threshold(self, expr: sp.Expr, subs: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
+        if self.threshold is None:
+            return expr
+        t = self.threshold
+        root = calculus.RowThreshold(t.equation.subs(subs), t.symbol, t.lower.subs(subs), t.upper.subs(subs))
+        return expr.subs(t.symbol, root)
 
     def param_subs(
         self, params: Mapping[str, float] | None = None, variant: str | None = None
@@ -272,21 +350,41 @@ class Entry:
         return to_formula(expr)
 
     # -- row-wise -----------------------------------------------------------------------
-    def jacobian_matrix(self, n: int, *, closed_form: bool = False, params: Mapping[str, float] | None = None):
+    def jacobian_matrix(
+        self, n: int | None = None, *, closed_form: bool = False, params: Mapping[str, float] | None = None
+    ):
         """Jacobian for row length ``n``: symbolic (default) or the stored closed form.
 
-        Returns ``(inputs, matrix)``.
+        Row-wise entries: ``J[i, j] = dy_i/dx_j`` for rows of length ``n`` (with respect to the
+        first variable; further row vectors such as Gumbel noise are held fixed). Grouped
+        entries: the Jacobian of the group map (``n`` is ignored). Returns ``(inputs, matrix)``.
         """
+        if self.kind == "grouped":
+            return self._group_jacobian(closed_form=closed_form, params=params)
         if self.kind != "rowwise":
-            raise TypeError(f"entry {self.id!r} is {self.kind}, not rowwise")
+            raise TypeError(f"entry {self.id!r} is {self.kind}, not rowwise or grouped")
+        if n is None:
+            raise TypeError(f"entry {self.id!r}: give the row length n")
         expr = self.numeric_expr(params=params)
         if closed_form:
             if self.jacobian is None:
                 raise ValueError(f"entry {self.id!r} stores no closed-form Jacobian")
-            values = self.param_values(params)
-            jac = self.jacobian.subs({make_symbol(k): _exact(v) for k, v in values.items()})
-            return calculus.closed_form_jacobian(jac, expr, n)
-        return calculus.rowwise_jacobian(expr, n)
+            subs = self.param_subs(params)
+            jac = self._with_threshold(self.jacobian.subs(subs), subs)
+            return calculus.closed_form_jacobian(jac, expr, n, vectors=self.variables)
+        return calculus.rowwise_jacobian(expr, n, vectors=self.variables)
+
+    def _group_jacobian(self, *, closed_form: bool, params: Mapping[str, float] | None):
+        inputs = [make_symbol(v) for v in self.variables]
+        subs = self.param_subs(params)
+        if closed_form:
+            if self.jacobian is None:
+                raise ValueError(f"entry {self.id!r} stores no closed-form Jacobian")
+            return inputs, sp.Matrix(self.jacobian.subs(subs))
+        outputs = [o.subs(subs) for o in self.outputs]
+        return inputs, sp.Matrix(
+            len(outputs), len(inputs), lambda i, j: calculus._ae_derivative(outputs[i], inputs[j])
+        )
 
     # -- numbers ------------------------------------------------------------------------
     def reference(

@@ -305,7 +305,10 @@ def _one_sided(expr: sp.Expr, x: sp.Symbol, point: sp.Expr, side: int) -> mpmath
     # Evaluate at point ± 1e-40: past every rounding at 60 digits, before any other break.
     offset = mpmath.mpf(10) ** -40 * side
     with mpmath.workdps(60):
-        return mp_evaluate(expr, {x: mpmath.mpf(sp.Float(point, 70)) + offset}, 60)
+        # sp.N, not sp.Float: a breakpoint may be an algebraic number written with radicals
+        # (a root of a cubic inside Abs), which sp.Float rejects.
+        at = mpmath.mpf(sp.re(sp.N(point, 70)))
+        return mp_evaluate(expr, {x: at + offset}, 60)
 
 
 def _smoothness(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float, list[float]]]]:
@@ -512,7 +515,9 @@ def _symmetry(expr: sp.Expr, x: sp.Symbol, sign: int) -> Fact:
         b = mp_evaluate(expr, {x: t}, 60)
         if mpmath.isnan(a) or mpmath.isnan(b):
             continue
-        if abs(a - sign * b) > mpmath.mpf(10) ** -40 * (1 + abs(b)):
+        with mpmath.workdps(60):  # at the default 15 digits, sign*b would round b first
+            refuted = abs(a - sign * b) > mpmath.mpf(10) ** -40 * (1 + abs(b))
+        if refuted:
             return Fact(False, "symbolic", f"witness x = {t}: f(-x) = {mpmath.nstr(a, 8)}, f(x) = {mpmath.nstr(b, 8)}")
     return Fact(True, "estimated", f"no counterexample among sample points; simplify could not prove {what}ness")
 

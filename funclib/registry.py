@@ -11,22 +11,28 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import sympy as sp
+
+from .calculus import BOUND_SUFFIXES
 from .entry import (
     KINDS,
+    VECTOR_KINDS,
     Convention,
     Entry,
+    Mask,
     Param,
     Reference,
     SpecialCase,
+    Threshold,
     Variant,
 )
-from .formula import FormulaError, parse_formula
+from .formula import FormulaError, RowMax, RowMin, RowSum, parse_formula
 from .ranges import Interval, parse_number
 
 __all__ = [
@@ -44,7 +50,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _ENTRY_FIELDS = {
     "id", "name", "aliases", "kind", "family", "tags", "summary", "description", "variables",
     "formula", "domain", "params", "variants", "conventions", "surrogate_gradient",
-    "special_cases", "claims", "references", "implementations", "jacobian",
+    "special_cases", "claims", "references", "implementations", "jacobian", "threshold", "mask",
 }
 _REQUIRED = ("id", "name", "kind", "family", "summary", "formula", "references")
 _PARAM_FIELDS = {"default", "range", "trainable", "description"}
@@ -53,6 +59,9 @@ _CONVENTION_FIELDS = {"at", "derivative", "description"}
 _SPECIAL_FIELDS = {"input", "value", "derivative", "variant"}
 _REFERENCE_FIELDS = {"title", "authors", "year", "arxiv", "doi", "url", "note"}
 _IMPLEMENTATION_FIELDS = {"framework", "function", "variant", "kwargs", "params", "note"}
+_THRESHOLD_FIELDS = {"name", "equation", "bracket", "description"}
+_MASK_FIELDS = {"rule", "value", "fully_masked", "description"}
+_MASK_RULES = ("limit", "remove")
 
 #: Claim name -> validator of its value (returns the normalized value or raises ValueError).
 CLAIM_KEYS: dict[str, Any] = {}
@@ -106,6 +115,35 @@ def _slope_bounds(value: Any) -> tuple[float, float]:
 
 for _key in ("value_at_zero", "slope_at_zero", "limit_at_inf", "limit_at_neg_inf"):
     CLAIM_KEYS[_key] = parse_number
+
+
+#: Structural claims of vector-valued maps (row-wise, grouped, attention entries). They must hold
+#: for every admissible parameter value; the tests of each family prove them (docs/catalog-format.md).
+STRUCTURAL_CLAIMS = (
+    "lipschitz_l2", "lipschitz_linf", "sum_preserving", "norm_preserving",
+    "gradient_norm_preserving", "piecewise_linear", "positively_homogeneous",
+    "additively_homogeneous", "shift_invariant", "sums_to_one",
+)
+for _key in STRUCTURAL_CLAIMS[2:]:
+    CLAIM_KEYS[_key] = _bool
+
+
+def _lipschitz(value: Any) -> float | str:
+    """A Lipschitz constant: a number, or a formula in the parameters and ``n`` (checked later)."""
+    if isinstance(value, str) and value.strip() not in ("inf", "-inf", "nan"):
+        try:
+            number = parse_number(value)
+        except ValueError:
+            return value  # a formula: parsed with the entry's parameters in _build_entry
+    else:
+        number = parse_number(value)
+    if not number >= 0:
+        raise ValueError(f"a Lipschitz constant must be >= 0, got {value!r}")
+    return number
+
+
+CLAIM_KEYS["lipschitz_l2"] = _lipschitz
+CLAIM_KEYS["lipschitz_linf"] = _lipschitz
 
 
 @_claim("claim_tolerance")
@@ -226,13 +264,19 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
     if entry_id is None or not _ID.match(entry_id):
         problems.add(source, entry_id, "id", f"{raw.get('id')!r} is not a lowercase id [a-z][a-z0-9_]*")
         return None
-    for name in ("name", "family", "summary", "formula"):
-        if not isinstance(raw[name], str) or not raw[name].strip():
-            problems.add(source, entry_id, name, "must be a non-empty string")
     kind = raw["kind"]
     if kind not in KINDS:
         problems.add(source, entry_id, "kind", f"{kind!r} is not one of {', '.join(KINDS)}")
         return None
+    for name in ("name", "family", "summary", "formula"):
+        value = raw[name]
+        if name == "formula" and kind == "grouped" and isinstance(value, list):
+            # A grouped entry writes its group map as a list: one formula per output.
+            if value and all(isinstance(v, str) and v.strip() for v in value):
+                continue
+            problems.add(source, entry_id, name, "must be a non-empty list of non-empty formula strings")
+        elif not isinstance(value, str) or not value.strip():
+            problems.add(source, entry_id, name, "must be a non-empty string")
 
     variables = _string_list(raw.get("variables", ["x"]), source, entry_id, "variables", problems) or ("x",)
     params = _parse_params(raw.get("params", {}), source, entry_id, "params", problems)
@@ -240,25 +284,54 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
     # problem is reported once, above, not again for every formula that uses the name).
     declared = list(raw["params"]) if isinstance(raw.get("params"), dict) else list(params)
     context = {"source": source, "entry": entry_id}
+    raw_threshold = raw.get("threshold")
+    threshold_name = None
+    if raw_threshold is not None:
+        if kind != "rowwise":
+            problems.add(source, entry_id, "threshold", "only rowwise entries define an implicit threshold")
+        elif not isinstance(raw_threshold, dict) or not isinstance(raw_threshold.get("name"), str):
+            problems.add(source, entry_id, "threshold", "must be a table with name, equation and bracket")
+        else:
+            threshold_name = raw_threshold["name"]
+    # Row formulas name the component x_i and, for nested reductions, the running elements of
+    # the enclosing reductions (x_j, x_k, ...); further row vectors v give v_i, v_j, ...
+    row_names = (
+        [f"{v}_i" for v in variables]
+        + [f"{v}_{s}" for v in variables for s in BOUND_SUFFIXES]
+        + ["n"]
+        + ([threshold_name] if threshold_name else [])
+    )
 
     def parse(text: Any, field: str, extra_params: Iterable[str] = (), variables_override=None):
-        if kind == "rowwise":
-            names = [f"{v}_i" for v in variables] + ["n"]
-            reduction = variables[0]
+        if kind in VECTOR_KINDS:
+            names, reduction = row_names, variables[0]
         else:
             names, reduction = list(variables), None
         if variables_override is not None:
             names = variables_override
         try:
-            return parse_formula(
+            expr = parse_formula(
                 text, names, declared + list(extra_params), reduction_variable=reduction,
                 field=field, **context,
             )
         except FormulaError as exc:
             problems.items.append(str(exc))
             return None
+        if kind in VECTOR_KINDS and variables_override is None:
+            # (A Jacobian formula's x_j is the column index, not a running element.)
+            for message in _unbound_row_names(expr, variables):
+                problems.add(source, entry_id, field, message)
+        return expr
 
-    expr = parse(raw["formula"], "formula")
+    if kind == "grouped" and isinstance(raw["formula"], list):
+        parts = [parse(text, f"formula[{k}]") for k, text in enumerate(raw["formula"])]
+        expr = None if any(p is None for p in parts) else sp.ImmutableMatrix(parts)
+    else:
+        expr = parse(raw["formula"], "formula")
+
+    threshold = None
+    if threshold_name is not None:
+        threshold = _parse_threshold(raw_threshold, parse, source, entry_id, problems)
 
     variants: dict[str, Variant] = {}
     raw_variants = raw.get("variants", {})
@@ -283,6 +356,13 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
 
     conventions = []
     for k, spec in enumerate(_table_list(raw.get("conventions"), _CONVENTION_FIELDS, source, entry_id, "conventions", problems)):
+        if kind != "elementwise" and "at" not in spec and "derivative" not in spec:
+            # A rule in words for a vector-valued map (tie breaking, subgradient choice).
+            if not str(spec.get("description", "")).strip():
+                problems.add(source, entry_id, f"conventions[{k}]", "needs at/derivative or a description")
+            else:
+                conventions.append(Convention(None, None, str(spec["description"])))
+            continue
         at = parse(str(spec.get("at", "")), f"conventions[{k}].at")
         der = parse(str(spec.get("derivative", "")), f"conventions[{k}].derivative")
         if at is not None and der is not None:
@@ -320,10 +400,19 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
             extra = f"; did you mean {hint[0]!r}?" if hint else ""
             problems.add(source, entry_id, f"claims.{cname}", f"unknown claim{extra}")
             continue
+        if cname in STRUCTURAL_CLAIMS and kind == "elementwise":
+            problems.add(source, entry_id, f"claims.{cname}", "is a claim about vector-valued maps; elementwise entries state slope_bounds")
+            continue
         try:
             claims[cname] = validator(value)
         except ValueError as exc:
             problems.add(source, entry_id, f"claims.{cname}", str(exc))
+            continue
+        if cname in ("lipschitz_l2", "lipschitz_linf") and isinstance(claims[cname], str):
+            try:
+                parse_formula(claims[cname], ["n"], declared, field=f"claims.{cname}", **context)
+            except FormulaError as exc:
+                problems.items.append(str(exc))
 
     references = []
     for k, spec in enumerate(_table_list(raw.get("references"), _REFERENCE_FIELDS, source, entry_id, "references", problems)):
@@ -352,13 +441,25 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
         surrogate = parse(raw["surrogate_gradient"], "surrogate_gradient")
 
     jacobian = None
+    jacobian_formula = raw.get("jacobian")
     if "jacobian" in raw:
-        if kind != "rowwise":
-            problems.add(source, entry_id, "jacobian", "only rowwise entries store a Jacobian formula")
-        else:
+        if kind == "rowwise":
             v = variables[0]
             names = [f"{v}_i", f"{v}_j", "y_i", "y_j", "delta_ij", "n"]
+            names += [f"{w}_{s}" for w in variables[1:] for s in ("i", "j")]
+            names += [threshold_name] if threshold_name else []
             jacobian = parse(raw["jacobian"], "jacobian", variables_override=names)
+        elif kind == "grouped" and isinstance(expr, sp.MatrixBase):
+            jacobian, jacobian_formula = _parse_group_jacobian(raw["jacobian"], expr.shape[0], variables, parse, source, entry_id, problems)
+        else:
+            problems.add(source, entry_id, "jacobian", "only rowwise entries and grouped entries with a formula list store a Jacobian")
+
+    mask = None
+    if "mask" in raw:
+        if kind != "rowwise":
+            problems.add(source, entry_id, "mask", "only rowwise entries define a masking rule")
+        else:
+            mask = _parse_mask(raw["mask"], source, entry_id, problems)
 
     try:
         domain = Interval.parse(raw.get("domain", "(-inf, inf)"))
@@ -376,7 +477,6 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
         kind=kind,
         family=raw["family"],
         summary=raw["summary"],
-        formula=raw["formula"],
         expr=expr,
         references=tuple(references),
         source=source,
@@ -393,8 +493,97 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
         claims=claims,
         implementations=implementations,
         jacobian=jacobian,
-        jacobian_formula=raw.get("jacobian"),
+        jacobian_formula=jacobian_formula,
+        threshold=threshold,
+        mask=mask,
+        formula=tuple(raw["formula"]) if isinstance(raw["formula"], list) else raw["formula"],
     )
+
+
+def _unbound_row_names(expr: sp.Basic, variables: Sequence[str]) -> list[str]:
+    """Messages for running elements (``x_j``, ``g_k``, ...) used outside a reduction deep enough
+    to bind them: ``x_j`` names the element of the enclosing first-level reduction."""
+    found: list[str] = []
+
+    def walk(e: sp.Basic, depth: int) -> None:
+        if isinstance(e, (RowSum, RowMax, RowMin)):
+            walk(e.args[0], depth + 1)
+            return
+        if e.is_Symbol:
+            base, _, suffix = e.name.rpartition("_")
+            if base in variables and suffix in BOUND_SUFFIXES and BOUND_SUFFIXES.index(suffix) >= depth:
+                level = BOUND_SUFFIXES.index(suffix) + 1
+                found.append(
+                    f"{e.name!r} names the running element of a reduction nested {level} deep; "
+                    f"it is used where only {depth} reduction(s) enclose it"
+                )
+            return
+        for a in e.args:
+            walk(a, depth)
+
+    walk(expr, 0)
+    return sorted(set(found))
+
+
+def _parse_threshold(raw: dict, parse, source: str, entry_id: str, problems: _Problems) -> Threshold | None:
+    unknown = set(raw) - _THRESHOLD_FIELDS
+    if unknown:
+        problems.add(source, entry_id, "threshold", f"unknown field(s) {', '.join(sorted(unknown))}")
+    bracket = raw.get("bracket")
+    if not isinstance(raw.get("equation"), str) or not (
+        isinstance(bracket, list) and len(bracket) == 2 and all(isinstance(b, str) for b in bracket)
+    ):
+        problems.add(source, entry_id, "threshold", "needs equation (a formula) and bracket ([lower, upper] formulas)")
+        return None
+    equation = parse(raw["equation"], "threshold.equation")
+    lower = parse(bracket[0], "threshold.bracket[0]")
+    upper = parse(bracket[1], "threshold.bracket[1]")
+    if equation is None or lower is None or upper is None:
+        return None
+    name = raw["name"]
+    symbol = sp.Symbol(name, real=True)
+    if symbol not in equation.free_symbols:
+        problems.add(source, entry_id, "threshold.equation", f"does not use the threshold {name!r}")
+        return None
+    if symbol in lower.free_symbols | upper.free_symbols:
+        problems.add(source, entry_id, "threshold.bracket", f"may not use the threshold {name!r} itself")
+        return None
+    return Threshold(name, equation, lower, upper, raw["equation"], (bracket[0], bracket[1]), str(raw.get("description", "")))
+
+
+def _parse_group_jacobian(raw: Any, size: int, variables, parse, source: str, entry_id: str, problems: _Problems):
+    if not (
+        isinstance(raw, list) and len(raw) == size
+        and all(isinstance(row, list) and len(row) == len(variables) and all(isinstance(c, str) for c in row) for row in raw)
+    ):
+        problems.add(source, entry_id, "jacobian", f"must be a {size} x {len(variables)} list of lists of formulas (outputs x variables)")
+        return None, None
+    cells = [[parse(c, f"jacobian[{i}][{j}]") for j, c in enumerate(row)] for i, row in enumerate(raw)]
+    if any(c is None for row in cells for c in row):
+        return None, None
+    return sp.ImmutableMatrix(cells), tuple(tuple(row) for row in raw)
+
+
+def _parse_mask(raw: Any, source: str, entry_id: str, problems: _Problems) -> Mask | None:
+    if not isinstance(raw, dict):
+        problems.add(source, entry_id, "mask", "must be a table with rule and fully_masked")
+        return None
+    unknown = set(raw) - _MASK_FIELDS
+    if unknown:
+        problems.add(source, entry_id, "mask", f"unknown field(s) {', '.join(sorted(unknown))}")
+    if raw.get("rule") not in _MASK_RULES:
+        problems.add(source, entry_id, "mask.rule", f"must be one of {', '.join(_MASK_RULES)}, got {raw.get('rule')!r}")
+        return None
+    try:
+        value = None if raw.get("value") is None else parse_number(raw["value"])
+        fully = parse_number(raw["fully_masked"])
+    except KeyError:
+        problems.add(source, entry_id, "mask.fully_masked", "is required")
+        return None
+    except ValueError as exc:
+        problems.add(source, entry_id, "mask", str(exc))
+        return None
+    return Mask(raw["rule"], value, fully, str(raw.get("description", "")))
 
 
 def _catalog_files() -> list[tuple[str, str]]:
