@@ -35,6 +35,7 @@ __all__ = [
     "parse_formula",
     "to_formula",
     "make_symbol",
+    "as_sympy",
     "ALLOWED_FUNCTIONS",
     "RowSum",
     "RowMax",
@@ -120,6 +121,30 @@ _BOUND_SUFFIXES = ("j", "k", "l", "m")
 
 
 _ROW_REDUCTIONS = {"sum": RowSum, "max": RowMax, "min": RowMin}
+
+
+def as_sympy(value: object) -> sp.Expr:
+    """SymPy form of a number or expression without ``sympify`` (which evaluates strings).
+
+    SymPy objects pass through; Python ``bool``/``int``/``Fraction`` become exact, ``float`` the
+    exact binary value; strings and anything else are rejected (parse them with
+    :func:`parse_formula`).
+    """
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, bool):
+        return sp.true if value else sp.false
+    if isinstance(value, int):
+        return sp.Integer(value)
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    if isinstance(value, float):
+        if value != value:
+            return sp.nan
+        if abs(value) == float("inf"):
+            return sp.oo if value > 0 else -sp.oo
+        return sp.Float(value, precision=53)
+    raise TypeError(f"expected a number or SymPy expression, got {type(value).__name__}: {value!r}")
 
 
 def make_symbol(name: str) -> sp.Symbol:

@@ -536,7 +536,7 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     if entry.kind != "elementwise":
         raise TypeError(f"entry {entry.id!r} is {entry.kind}; properties are derived for elementwise entries")
     x = entry.symbol
-    f = entry.numeric_expr(variant)
+    f, rewrite_note = _provable_form(entry.numeric_expr(variant), x)
     df = calculus.derivative(f, x, 1)
     d2f = calculus.derivative(df, x, 1)
     facts: dict[str, Fact] = {}
@@ -663,7 +663,30 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
                 facts[name] = Fact(False, "interval", f"{what} < 0 at a certified point")
             else:
                 facts[name] = Fact(False, "estimated", f"sign of {what} not decided: " + test.detail)
+    if rewrite_note:
+        facts = {k: Fact(v.value, v.method, (v.detail + "; " if v.detail else "") + rewrite_note) for k, v in facts.items()}
     return Properties(entry.id, variant, cache_key(entry), facts)
+
+
+def _provable_form(f: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, str]:
+    """``f`` itself, or an exactly equal closed form when ``f`` holds functions the interval
+    engine cannot enclose (the Mittag-Leffler function at its closed-form parameters).
+
+    The rewrite is a symbolic identity (``mittag_leffler(...).rewrite("closed_form")``, then
+    ``simplify`` and the stabilizing rewrites), so facts proven on it hold for ``f``.
+    """
+    from .mittag_leffler import mittag_leffler
+
+    if not f.has(mittag_leffler):
+        return f, ""
+    try:
+        with _time_limit(LIMIT_SECONDS):
+            closed = calculus.stabilize(sp.simplify(f.rewrite("closed_form")))
+    except _Timeout:
+        return f, ""
+    if closed.has(mittag_leffler):
+        return f, ""
+    return closed, f"proved on the exact closed-form rewrite f = {to_formula(closed)}"
 
 
 def cache_key(entry: "Entry") -> str:

@@ -144,3 +144,8 @@ SPECIAL_FUNCTIONS: dict[str, type[sp.Function]] = {
     "log1p": log1p,
     "expm1": expm1,
 }
+
+# Registered last: funclib.mittag_leffler imports this module lazily (for erfc), not at import time.
+from .mittag_leffler import mittag_leffler  # noqa: E402
+
+SPECIAL_FUNCTIONS["mittag_leffler"] = mittag_leffler

@@ -9,6 +9,7 @@ committed property cache. Known failures are data (``KNOWN_FAILURES``) with a re
 from __future__ import annotations
 
 import math
+import zlib
 
 import mpmath
 import numpy as np
@@ -47,6 +48,23 @@ KNOWN_FAILURES: dict[tuple[str, str | None, str], str] = {
     ),
     ("xatlu", None, "tails"): (
         "same cancellation as atlu at the default alpha = 0 (xATLU = ATLU there)"
+    ),
+    # The Mittag-Leffler (unified gated) forms are symbolic unifiers: their derivatives are
+    # products and quotients of E values that overflow in float64 (inf*0, inf/inf = NaN) far
+    # before the function does. Each member's closed_form variant passes; the two forms are
+    # proven equal in tests/test_mittag_leffler.py.
+    ("ml_sigmoid", None, "tails"): (
+        "f' = exp(-x) E_{0,1}(-exp(-x))**2: exp(-x) overflows for x < -709.8 (inf * 0 = NaN)"
+    ),
+    ("ml_swish", None, "tails"): (
+        "f' contains x exp(-x) E_{0,1}(-exp(-x))**2: exp(-x) overflows for x < -709.8"
+    ),
+    ("ml_tanh", None, "tails"): (
+        "E_{2,1}(x**2) = cosh x and E_{2,2}(x**2) = sinh(x)/x overflow beyond |x| = 710 (inf/inf)"
+    ),
+    ("ml_gelu", None, "tails"): (
+        "E_{1/2,1}(x/sqrt(2)) and E_{1,1}(x**2/2 + log 2) are both of size exp(x**2/2): they "
+        "overflow beyond |x| ~ 38 (inf/inf = NaN)"
     ),
 }
 
@@ -144,8 +162,8 @@ def test_derivative_vs_finite_differences(case):
     expr = entry.numeric_expr(variant)
     d = entry.derivative(variant=variant, numeric=True)
     kinks = _kinks(entry, variant)
-    rng = np.random.default_rng(abs(hash(entry.id)) % 2**32)
-    points = np.concatenate([rng.uniform(-6, 6, 6), [-2.5, -0.3, 0.45, 1.7, 3.3]])
+    rng = np.random.default_rng(zlib.crc32(entry.id.encode()))  # str hash() varies per process
+    points = np.concatenate([rng.uniform(-6, 6, 6), [-2.5, -0.3, 0.45, 0.8, 1.7, 2.2, 3.3, 4.9]])
     checked = 0
     for t in points:
         if not _in_domain(entry, float(t)) or any(abs(t - k) < 1e-3 for k in kinks):
