@@ -17,6 +17,7 @@ from .registry import CatalogError, UnknownEntryError, entries, get, load_catalo
 __all__ = [
     "Entry",
     "CatalogError",
+    "compile",
     "FormulaError",
     "ParameterError",
     "UnknownEntryError",
@@ -30,3 +31,10 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def compile(formula, variables=("x",), params=None, **options):  # noqa: A001 - funclib.compile
+    """Compile a formula into a fused CPU kernel (Numba); see :func:`funclib.kernels.compile`."""
+    from .kernels import compile as _compile
+
+    return _compile(formula, variables, params, **options)

@@ -437,6 +437,25 @@ class Entry:
 
         return properties_of(self, variant, recompute=recompute)
 
+    def kernel(self, *, dtype="float64", outputs=("value", "derivative"), params=None, variant=None,
+               accuracy="fast", wrt=None, target="cpu"):
+        """Compiled CPU kernel ``k(x, out=None, upstream=None, **params)`` fusing ``outputs``
+        (``value``, ``derivative``, ``grad_params``); ``target="cuda"`` gives the CUDA kernel of
+        the same generated code; see :func:`funclib.kernels.entry_kernel`."""
+        from .kernels import entry_kernel
+
+        return entry_kernel(self, dtype=dtype, outputs=outputs, params=params, variant=variant,
+                            accuracy=accuracy, wrt=wrt, target=target)
+
+    def ufunc(self, *, dtype="float64", outputs=("value",), params=None, variant=None,
+              accuracy="fast", param_inputs=False):
+        """A NumPy ufunc (works with ``__array_ufunc__`` array types such as Dask arrays); see
+        :func:`funclib.kernels.entry_ufunc`."""
+        from .kernels import entry_ufunc
+
+        return entry_ufunc(self, dtype=dtype, outputs=outputs, params=params, variant=variant,
+                           accuracy=accuracy, param_inputs=param_inputs)
+
     def key(self) -> str:
         """Content hash of everything the derived properties depend on (for the cache)."""
         import hashlib

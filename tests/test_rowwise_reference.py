@@ -17,6 +17,7 @@ External anchors (optional test dependencies, skipped when absent): PyTorch ``so
 
 from __future__ import annotations
 
+import functools
 import math
 
 import mpmath
@@ -117,9 +118,15 @@ def test_float64_reference_with_other_parameters(entry_id):
 
 # -- the catalog formula is what the references compute ----------------------------------------
 
+@functools.lru_cache(maxsize=None)
+def _expansion(entry_id: str, n: int, params: tuple):
+    entry = funclib.get(entry_id)
+    return calculus.expand_rowwise(entry.numeric_expr(params=dict(params) or None), n, vectors=entry.variables)
+
+
 def _formula_row(entry, row, params=None, g=None, dps=40):
     n = len(row)
-    xs, outputs = calculus.expand_rowwise(entry.numeric_expr(params=params), n, vectors=entry.variables)
+    xs, outputs = _expansion(entry.id, n, tuple(sorted((params or {}).items())))
     point = dict(zip(xs, map(float, row)))
     if g is not None:
         point.update({funclib.formula.make_symbol(f"g{k}"): float(v) for k, v in enumerate(g)})

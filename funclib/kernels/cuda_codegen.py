@@ -1,0 +1,218 @@
+"""Generate the source of a CUDA kernel module from the same symbolic work as the CPU kernels.
+
+Nothing here re-derives a formula: :func:`funclib.kernels.codegen.symbolic_outputs` gives the
+stable outputs, limits at ±inf and the CSE, and :func:`funclib.kernels.codegen._body` prints
+them with the same :class:`~funclib.kernels.printer.Printer` (typed constants of the kernel
+dtype, branch-free selects, kink conventions, saturation thresholds). The statements are
+pasted into CUDA kernels; the module binds the printer's ``vm``/``lm``/``math`` prefixes to
+:mod:`funclib.kernels.cuda_math`, whose device functions carry the same names.
+
+The generated module defines
+
+``point(xi, *params)``
+    device function: all element outputs of one input;
+``run(x, y0, ..., *params)``
+    grid-stride elementwise kernel over 1-D arrays (``xi = T(x[i])``: float16 inputs are
+    computed in the kernel dtype; stores convert to the output arrays' dtype);
+``run_grad(x, g, y0, ..., part, *params)``
+    the same plus, per chunk of ``GRAD_CHUNK = GRAD_TPB * GRAD_ITEMS`` elements, the sums of
+    ``g * df/dθ``: thread ``t`` of the block owning the chunk adds the elements
+    ``chunk_start + t + k GRAD_TPB`` for ``k = 0..GRAD_ITEMS-1`` in order, then a shared-memory
+    tree combines the ``GRAD_TPB`` thread sums in a fixed pattern (no atomics);
+``reduce_partials(part, out)``
+    the second pass: one block per parameter, thread ``t`` sums rows ``t, t + GRAD_TPB, ...``
+    in order, then the same tree.
+
+The result depends only on the number of elements (and ``GRAD_TPB``), never on the grid size
+or on scheduling, so repeated runs are bitwise identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from ..formula import make_symbol, to_formula
+from .codegen import KernelSpec, _body, _describe, _indent, symbolic_outputs
+from .printer import KernelError, Printer
+
+__all__ = ["CUDA_FORMAT_VERSION", "cuda_key", "generate_cuda_source", "launch_constants"]
+
+#: Bump when the generated CUDA code changes meaning (part of every CUDA cache key).
+CUDA_FORMAT_VERSION = 1
+
+_SOURCES = ("cuda_codegen.py", "cuda_math.py")
+
+
+def launch_constants(simulator: bool) -> dict[str, int]:
+    """Compile-time block shapes: GPU sizes, or small blocks under the simulator (each
+    simulated thread is a Python thread; the code paths are the same)."""
+    if simulator:
+        return {"GRAD_TPB": 32, "GRAD_ITEMS": 4}
+    return {"GRAD_TPB": 256, "GRAD_ITEMS": 8}
+
+
+@lru_cache(maxsize=4)
+def _sources_hash(simulator: bool) -> str:
+    import numba_cuda  # noqa: F401 - the version is part of the key
+
+    h = hashlib.sha256(str(getattr(numba_cuda, "__version__", "?")).encode())
+    h.update(b"sim" if simulator else b"gpu")
+    here = Path(__file__).parent
+    for name in _SOURCES:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cuda_key(spec: KernelSpec, simulator: bool) -> str:
+    """Cache key of the CUDA module for ``spec`` (the CPU key plus the CUDA sources)."""
+    text = f"cuda{CUDA_FORMAT_VERSION}:{spec.key()}:{_sources_hash(simulator)}"
+    return "cu" + hashlib.sha256(text.encode()).hexdigest()[:22]
+
+
+def generate_cuda_source(spec: KernelSpec, simulator: bool) -> str:
+    """The text of the CUDA kernel module for ``spec``."""
+    if "grad_params" in spec.outputs and not spec.wrt:
+        raise KernelError(f"{spec.name}: output 'grad_params' needs parameters to differentiate (wrt=...)")
+    sym = symbolic_outputs(spec)
+    names = {make_symbol(spec.variable): "xi"}
+    for p in spec.params:
+        names[make_symbol(p)] = f"p_{p}"
+    for temp, _ in sym.replacements:
+        names[temp] = str(temp)
+    printer = Printer(spec.dtype, spec.accuracy, names)
+    body = _body(spec, sym, printer)
+    zero = printer.const(0.0)
+    n_el = len(spec.element_outputs)
+    n_w = len(sym.names) - n_el
+    consts = launch_constants(simulator)
+    pargs = "".join(f", p_{p}" for p in spec.params)
+    ys = "".join(f", y{k}" for k in range(n_el))
+    outs = ", ".join(f"o{k}" for k in range(len(sym.names)))
+    store = [f"y{k}[i] = o{k}" for k in range(n_el)]
+    key = cuda_key(spec, simulator)
+
+    src: list[str] = [
+        '"""funclib generated CUDA kernel (do not edit; regenerated when anything it depends on changes).',
+        "",
+        f"name: {spec.name}   variant: {spec.variant}   dtype: {spec.dtype}   target: cuda"
+        f"{' (simulator)' if simulator else ''}",
+        f"f({spec.variable}) = {to_formula(spec.expr)}",
+    ]
+    for n, e in zip(sym.names, sym.exprs):
+        src.append(f"{n}: {to_formula(e)}")
+    for note in sym.conventions_applied:
+        src.append(f"convention: {note}")
+    src.append('"""')
+    src += [
+        "import numpy as np",
+        "from numba import cuda",
+        "",
+        "from funclib.kernels import cuda_math as math",
+        "",
+        "vm = math",
+        "lm = math",
+        "",
+        f"T = np.{spec.dtype}",
+        f"KEY = {key!r}",
+        f"CPU_KEY = {spec.key()!r}",
+        "TARGET = 'cuda'",
+        f"SIMULATOR = {bool(simulator)!r}",
+        f"NAME = {spec.name!r}",
+        f"VARIANT = {spec.variant!r}",
+        f"DTYPE = {spec.dtype!r}",
+        f"ACCURACY = {spec.accuracy!r}",
+        f"OUTPUTS = {spec.outputs!r}",
+        f"ELEMENT_OUTPUTS = {spec.element_outputs!r}",
+        f"PARAMS = {spec.params!r}",
+        f"DEFAULTS = {spec.defaults!r}",
+        f"WRT = {spec.wrt!r}",
+        f"BAKED = {spec.baked!r}",
+        f"EXPRESSIONS = {dict(zip(sym.names, [to_formula(e) for e in sym.exprs]))!r}",
+        f"LIMITS = {[[_describe(a), _describe(b)] for a, b in sym.limits]!r}",
+        f"CONVENTIONS = {sym.conventions_applied!r}",
+        f"SATURATION = {printer.thresholds!r}",
+        f"GRAD_TPB = {consts['GRAD_TPB']}",
+        f"GRAD_ITEMS = {consts['GRAD_ITEMS']}",
+        "GRAD_CHUNK = GRAD_TPB * GRAD_ITEMS",
+        f"NW = {max(n_w, 1)}",
+        "",
+        *printer.constant_lines(),
+        "",
+        f"_CACHE = {not simulator!r}",
+        "",
+        "",
+        "@cuda.jit(device=True)",
+        f"def point(xi{pargs}):",
+        *_indent(body, 4),
+        f"    return ({outs},)",
+        "",
+    ]
+    if n_el:
+        src += [
+            "",
+            "@cuda.jit(cache=_CACHE)",
+            f"def run(x{ys}{pargs}):",
+            "    start = cuda.grid(1)",
+            "    stride = cuda.gridsize(1)",
+            "    for i in range(start, x.shape[0], stride):",
+            *_indent(["xi = T(x[i])", *body, *store], 8),
+            "",
+        ]
+    if n_w:
+        acc_init = [f"a{j} = {zero}" for j in range(n_w)]
+        acc_add = [f"a{j} += gi * o{n_el + j}" for j in range(n_w)]
+        sh_store = [f"sh[{j}, t] = a{j}" for j in range(n_w)]
+        sh_add = [f"sh[{j}, t] += sh[{j}, t + s]" for j in range(n_w)]
+        part_store = [f"part[c, {j}] = sh[{j}, 0]" for j in range(n_w)]
+        src += [
+            "",
+            "@cuda.jit(cache=_CACHE)",
+            f"def run_grad(x, g{ys}, part{pargs}):",
+            "    sh = cuda.shared.array((NW, GRAD_TPB), dtype=T)",
+            "    t = cuda.threadIdx.x",
+            "    n = x.shape[0]",
+            "    c = cuda.blockIdx.x",
+            "    while c < part.shape[0]:",
+            *_indent(acc_init, 8),
+            "        base = c * GRAD_CHUNK + t",
+            "        for k in range(GRAD_ITEMS):",
+            "            i = base + k * GRAD_TPB",
+            "            if i < n:",
+            *_indent(["xi = T(x[i])", "gi = T(g[i])", *body, *store, *acc_add], 16),
+            *_indent(sh_store, 8),
+            "        cuda.syncthreads()",
+            "        s = GRAD_TPB // 2",
+            "        while s > 0:",
+            "            if t < s:",
+            *_indent(sh_add, 16),
+            "            cuda.syncthreads()",
+            "            s //= 2",
+            "        if t == 0:",
+            *_indent(part_store, 12),
+            "        cuda.syncthreads()",
+            "        c += cuda.gridDim.x",
+            "",
+            "",
+            "@cuda.jit(cache=_CACHE)",
+            "def reduce_partials(part, out):",
+            "    sh = cuda.shared.array(GRAD_TPB, dtype=T)",
+            "    t = cuda.threadIdx.x",
+            "    j = cuda.blockIdx.x",
+            f"    a = {zero}",
+            "    for r in range(t, part.shape[0], GRAD_TPB):",
+            "        a += part[r, j]",
+            "    sh[t] = a",
+            "    cuda.syncthreads()",
+            "    s = GRAD_TPB // 2",
+            "    while s > 0:",
+            "        if t < s:",
+            "            sh[t] += sh[t + s]",
+            "        cuda.syncthreads()",
+            "        s //= 2",
+            "    if t == 0:",
+            "        out[j] = sh[0]",
+            "",
+        ]
+    return "\n".join(src) + "\n"

@@ -1,0 +1,121 @@
+"""Numba intrinsics for the vectorizable math: bit casts between floats and integers, and FMA.
+
+Each intrinsic lowers to one LLVM instruction (``bitcast`` or ``llvm.fma``), so loops that use
+them stay vectorizable. Integers of any width are accepted where an integer is expected and
+truncated or sign-extended to the float's width (Numba widens ``int32 + int32`` to ``int64``).
+
+``HAS_FMA`` says whether the host CPU has a fused multiply-add; where it does not,
+:func:`madd` is an ordinary multiply and add (``llvm.fma`` would become a slow libm call).
+"""
+
+from __future__ import annotations
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+from numba import types
+from numba.core.extending import intrinsic, register_jitable
+
+__all__ = [
+    "f64_bits",
+    "f64_from_bits",
+    "f32_bits",
+    "f32_from_bits",
+    "fma",
+    "madd",
+    "HAS_FMA",
+    "host_features",
+]
+
+
+def host_features() -> set[str]:
+    """The host CPU's feature flags as LLVM names them (``avx2``, ``fma``, ``avx512f``...)."""
+    flags = llvm.get_host_cpu_features().flatten().split(",")
+    return {f[1:] for f in flags if f.startswith("+")}
+
+
+HAS_FMA: bool = "fma" in host_features()
+
+
+def _int_to_width(builder, value, ty, width: int):
+    bits = ty.bitwidth
+    target = ir.IntType(width)
+    if bits == width:
+        return value
+    if bits > width:
+        return builder.trunc(value, target)
+    return builder.sext(value, target) if ty.signed else builder.zext(value, target)
+
+
+@intrinsic
+def f64_bits(typingctx, x):
+    """The IEEE-754 bits of a float64 as int64."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def f64_from_bits(typingctx, i):
+    """The float64 whose bits are the (64-bit) integer ``i``."""
+    if not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(_int_to_width(builder, args[0], sig.args[0], 64), ir.DoubleType())
+
+    return types.float64(i), codegen
+
+
+@intrinsic
+def f32_bits(typingctx, x):
+    """The IEEE-754 bits of a float32 as int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def f32_from_bits(typingctx, i):
+    """The float32 whose bits are the low 32 bits of the integer ``i``."""
+    if not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(_int_to_width(builder, args[0], sig.args[0], 32), ir.FloatType())
+
+    return types.float32(i), codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a*b + c`` rounded once (``llvm.fma``); all three of one float type."""
+    if not (a == b == c and a in (types.float32, types.float64)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+if HAS_FMA:
+
+    @register_jitable(inline="always")
+    def madd(a, b, c):
+        """``a*b + c``: fused where the CPU has FMA (a single rounding), else two roundings."""
+        return fma(a, b, c)
+
+else:  # pragma: no cover - depends on the CPU
+
+    @register_jitable(inline="always")
+    def madd(a, b, c):
+        """``a*b + c``: fused where the CPU has FMA (a single rounding), else two roundings."""
+        return a * b + c

@@ -1,0 +1,434 @@
+"""Print SymPy expressions as typed, branch-free Numba source for one float dtype.
+
+Every number becomes a module-level constant of the target dtype (``K3 = T(0.70710677)`` with
+``T = numpy.float32``), because a bare Python literal is a float64 in Numba and would silently
+promote a float32 kernel to float64; integers are never printed as literals either. Exact
+numeric subexpressions (``sqrt(2)/2``) are folded and rounded once, correctly, to the target
+format. Branches (``where``/``Piecewise``, ``Max``, ``Heaviside``, ``sign``) become selects
+between values that are computed beforehand, so loops stay vectorizable.
+
+Function calls go to :mod:`funclib.kernels.vecmath` (``accuracy="fast"``) or to
+:mod:`funclib.kernels.libm` (``accuracy="libm"``), both providing ``NAME_f64``/``NAME_f32``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import mpmath
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
+
+from ..formula import as_sympy
+from ..special import erfc as stable_erfc
+from ..special import sigmoid, softplus
+
+__all__ = [
+    "KernelError", "Printer", "round_to_dtype", "rewrite_for_kernel", "simplify_rational", "ErfcScaled", "ExpSq",
+]
+
+
+class KernelError(ValueError):
+    """A formula or request that cannot be turned into a kernel (the message says why)."""
+
+
+#: SymPy function -> name in vecmath/libm (called as ``mod.NAME_f64``).
+_MATH = {
+    sp.exp: "exp",
+    sp.log: "log",
+    log1p: "log1p",
+    expm1: "expm1",
+    sp.tanh: "tanh",
+    sp.erf: "erf",
+    sp.erfc: "erfc",
+    stable_erfc: "erfc",
+    sigmoid: "sigmoid",
+    softplus: "softplus",
+    sp.cosh: "cosh",
+    sp.sinh: "sinh",
+}
+
+#: SymPy function -> libm call available for both float32 and float64 in Numba.
+_LIBM_ONLY = {
+    sp.sin: "math.sin",
+    sp.cos: "math.cos",
+    sp.tan: "math.tan",
+    sp.asin: "math.asin",
+    sp.acos: "math.acos",
+    sp.atan: "math.atan",
+    sp.asinh: "math.asinh",
+    sp.acosh: "math.acosh",
+    sp.atanh: "math.atanh",
+}
+
+#: float64-only libm calls (Numba computes them in double).
+_LIBM_F64_ONLY = {sp.gamma: "math.gamma", sp.loggamma: "math.lgamma"}
+
+_MAX_INLINE_POWER = 8
+
+
+def round_to_dtype(value: sp.Expr, dtype: str) -> float:
+    """The exact real ``value`` rounded once to the nearest ``dtype`` number (as a Python float)."""
+    prec = 53 if dtype == "float64" else 24
+    if value in (sp.oo, -sp.oo):
+        return float(value)
+    with mpmath.workprec(200):
+        v = sp.N(value, 60)
+        if v is sp.nan or not v.is_real:
+            raise KernelError(f"constant {value} is not a real number")
+        m = mpmath.mpf(str(v))
+    emin = -1074 if dtype == "float64" else -149
+    if m == 0:
+        return 0.0
+    # round to `prec` significant bits, but never below the subnormal quantum
+    e = int(mpmath.floor(mpmath.log(abs(m), 2)))
+    quantum = max(e - prec + 1, emin)
+    with mpmath.workprec(400):
+        rounded = mpmath.nint(m / mpmath.mpf(2) ** quantum) * mpmath.mpf(2) ** quantum
+    out = float(rounded)
+    limit = 1.7976931348623157e308 if dtype == "float64" else 3.4028234663852886e38
+    if abs(out) > limit:
+        return float("inf") if out > 0 else float("-inf")
+    return out
+
+
+class Printer:
+    """Prints expressions for one dtype; collects constants and hoisted statements.
+
+    Parameters
+    ----------
+    dtype : {"float64", "float32"}
+    accuracy : {"fast", "libm"}
+    names : mapping
+        Symbol -> source identifier (the input ``xi``, parameters ``p_NAME``, CSE temporaries).
+    """
+
+    def __init__(self, dtype: str, accuracy: str, names: Mapping[sp.Symbol, str]):
+        if dtype not in ("float64", "float32"):
+            raise KernelError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        if accuracy not in ("fast", "libm"):
+            raise KernelError(f"accuracy must be 'fast' or 'libm', got {accuracy!r}")
+        self.dtype = dtype
+        self.suffix = "f64" if dtype == "float64" else "f32"
+        self.module = "vm" if accuracy == "fast" else "lm"
+        self.names = dict(names)
+        self.constants: dict[float, str] = {}
+        self.lines: list[str] = []
+        self._hoisted = 0
+
+    # -- constants ------------------------------------------------------------------------
+    def const(self, value) -> str:
+        """Name of a module-level constant holding ``value`` rounded to the dtype."""
+        v = round_to_dtype(as_sympy(value), self.dtype) if not isinstance(value, float) else value
+        key = (v, str(v))  # keep 0.0 and -0.0 apart
+        if key not in self.constants:
+            self.constants[key] = f"K{len(self.constants)}"
+        return self.constants[key]
+
+    def constant_lines(self) -> list[str]:
+        out = []
+        for (v, _), name in self.constants.items():
+            text = repr(v) if v == v and v not in (float("inf"), float("-inf")) else f"float({str(v)!r})"
+            out.append(f"{name} = T({text})")
+        return out
+
+    # -- statements -----------------------------------------------------------------------
+    def hoist(self, expr: sp.Basic) -> str:
+        """Print ``expr`` into a fresh temporary (so that a select chooses between names)."""
+        text = self.expr(expr)
+        if text.isidentifier():
+            return text
+        name = f"h{self._hoisted}"
+        self._hoisted += 1
+        self.lines.append(f"{name} = {text}")
+        return name
+
+    # -- expressions ----------------------------------------------------------------------
+    def expr(self, e: sp.Basic) -> str:
+        if e in self.names:
+            return self.names[e]
+        if isinstance(e, sp.Symbol):
+            raise KernelError(f"symbol {e} has no value in the kernel (not a variable or parameter)")
+        if isinstance(e, (sp.core.relational.Relational, sp.And, sp.Or, sp.Not)) or e in (sp.true, sp.false):
+            return self.cond(e)
+        if e.is_number:
+            if e is sp.nan:
+                return self.const(float("nan"))
+            if e.has(sp.zoo):
+                raise KernelError(f"the formula has a complex infinity ({e})")
+            return self.const(e)
+        if isinstance(e, sp.Add):
+            return self._add(e)
+        if isinstance(e, sp.Mul):
+            return self._mul(e)
+        if isinstance(e, sp.Pow):
+            return self._pow(e)
+        if isinstance(e, sp.Piecewise):
+            return self._piecewise(e)
+        if isinstance(e, (sp.Max, sp.Min)):
+            return self._maxmin(e)
+        if isinstance(e, sp.Abs):
+            return f"abs({self.expr(e.args[0])})"
+        if isinstance(e, sp.sign):
+            u = self.hoist(e.args[0])
+            one, zero = self.const(1), self.const(0)
+            return f"({one} if {u} > {zero} else (-{one} if {u} < {zero} else {u}))"
+        if isinstance(e, sp.Heaviside):
+            u = self.hoist(e.args[0])
+            h0 = self.const(e.args[1]) if len(e.args) > 1 else self.const(sp.S.Half)
+            one, zero = self.const(1), self.const(0)
+            return f"({one} if {u} > {zero} else ({zero} if {u} < {zero} else {h0}))"
+        if isinstance(e, (sp.floor, sp.ceiling)):
+            return f"np.{'floor' if isinstance(e, sp.floor) else 'ceil'}({self.expr(e.args[0])})"
+        func = e.func
+        if isinstance(e, (ErfcScaled, ExpSq)):
+            return self._scaled(e)
+        if func in _MATH:
+            return self._math(e)
+        if func in _LIBM_ONLY:
+            return f"{_LIBM_ONLY[func]}({self.expr(e.args[0])})"
+        if func in _LIBM_F64_ONLY:
+            if self.dtype != "float64":
+                raise KernelError(f"{func.__name__} has no float32 kernel implementation (use dtype='float64')")
+            return f"{_LIBM_F64_ONLY[func]}({self.expr(e.args[0])})"
+        name = getattr(func, "__name__", str(func))
+        raise KernelError(f"function {name!r} has no kernel implementation")
+
+    def _split_const(self, c: sp.Expr) -> tuple[str, str]:
+        """A constant as two dtype numbers hi + lo (lo = the rounding error of hi)."""
+        hi = round_to_dtype(c, self.dtype)
+        lo = round_to_dtype(sp.Float(c, 50) - sp.Float(hi, 50), self.dtype)
+        return self.const(hi), self.const(lo)
+
+    def _math(self, e: sp.Function) -> str:
+        name = _MATH[e.func]
+        return f"{self.module}.{name}_{self.suffix}({self.expr(e.args[0])})"
+
+    def _scaled(self, e: sp.Function) -> str:
+        name = "erfc_scaled" if isinstance(e, ErfcScaled) else "exp_sq"
+        hi, lo = self._split_const(e.args[1])
+        return f"{self.module}.{name}_{self.suffix}({self.expr(e.args[0])}, {hi}, {lo})"
+
+    def _add(self, e: sp.Add) -> str:
+        numeric = [a for a in e.args if a.is_number]
+        rest = [a for a in e.args if not a.is_number]
+        parts: list[str] = []
+        for term in rest:
+            coeff, _ = term.as_coeff_Mul()
+            if coeff.is_number and coeff < 0:
+                parts.append(f"- {self.expr(-term)}")
+            else:
+                parts.append(f"+ {self.expr(term)}")
+        if numeric:
+            total = sp.Add(*numeric)
+            if total.is_number and total < 0:
+                parts.append(f"- {self.const(-total)}")
+            elif total != 0:
+                parts.append(f"+ {self.const(total)}")
+        text = " ".join(parts)
+        text = text[2:] if text.startswith("+ ") else "-" + text[2:]
+        return f"({text})"
+
+    def _mul(self, e: sp.Mul) -> str:
+        coeff = sp.Mul(*[a for a in e.args if a.is_number])
+        num, den = [], []
+        for a in e.args:
+            if a.is_number:
+                continue
+            if isinstance(a, sp.Pow) and a.exp.is_number and a.exp.is_negative and not _is_sech_power(a):
+                den.append(self.expr(sp.Pow(a.base, -a.exp)))
+            else:
+                num.append(self.expr(a))
+        sign = ""
+        if coeff.is_number and coeff < 0:
+            sign, coeff = "-", -coeff
+        if coeff != 1:
+            num.insert(0, self.const(coeff))
+        text = " * ".join(num) if num else self.const(1)
+        if den:
+            text = f"{text} / " + ("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
+        return f"({sign}{text})"
+
+    def _pow(self, e: sp.Pow) -> str:
+        base, ex = e.base, e.exp
+        if _is_sech_power(e):
+            k = int(-ex)
+            s2 = f"{self.module}.sech2_{self.suffix}({self.expr(base.args[0])})"
+            if k % 2 == 0:
+                return _repeat(s2, k // 2, self) if k > 2 else s2
+            inv_cosh = f"({self.const(1)} / {self.module}.cosh_{self.suffix}({self.expr(base.args[0])}))"
+            return f"({_repeat(s2, k // 2, self)} * {inv_cosh})" if k > 1 else inv_cosh
+        if ex.is_Integer:
+            n = int(ex)
+            if n == 0:
+                return self.const(1)
+            b = self.hoist(base) if abs(n) > 1 else self.expr(base)
+            if abs(n) <= _MAX_INLINE_POWER:
+                prod = _repeat(b, abs(n), self)
+            else:
+                prod = f"({b} ** {self.const(abs(n))})"
+            if n > 0:
+                return prod
+            one = self.const(1)
+            if n == -1 or abs(n) > _MAX_INLINE_POWER:
+                return f"({one} / {prod})"
+            # 1/b**n with b**n overflowing (softsign' = (1 + |x|)**-2 at |x| > 1e154) is
+            # (1/b)**n, whose intermediates stay finite; elsewhere 1/b**n (one rounding fewer)
+            recip = _repeat(f"({one} / {b})", abs(n), self)
+            return f"(({one} / {prod}) if {prod} < {self.const(float('inf'))} else {recip})"
+        if ex == sp.S.Half:
+            return f"math.sqrt({self.expr(base)})"
+        if ex == -sp.S.Half:
+            return f"({self.const(1)} / math.sqrt({self.expr(base)}))"
+        if ex == sp.Rational(1, 3):
+            b = self.hoist(base)
+            return f"math.copysign(abs({b}) ** {self.const(sp.Rational(1, 3))}, {b})"
+        if base == sp.E:
+            return self._math(sp.exp(ex, evaluate=False))
+        if ex.is_number:
+            return f"({self.expr(base)} ** {self.const(ex)})"
+        return f"({self.expr(base)} ** {self.expr(ex)})"
+
+    def _piecewise(self, e: sp.Piecewise) -> str:
+        arms = [(self.hoist(v), c) for v, c in e.args]
+        text = None
+        for value, cond in reversed(arms):
+            if text is None:
+                if cond is not sp.true:
+                    text = self.const(float("nan"))
+                else:
+                    text = value
+                    continue
+            text = f"({value} if {self.cond(cond)} else {text})"
+        return text
+
+    def _maxmin(self, e) -> str:
+        args = [self.hoist(a) for a in e.args]
+        op = ">=" if isinstance(e, sp.Max) else "<="
+        text = args[0]
+        for a in args[1:]:
+            name = f"h{self._hoisted}"
+            self._hoisted += 1
+            self.lines.append(f"{name} = ({text} if {text} {op} {a} else {a})")
+            text = name
+        return text
+
+    def cond(self, c: sp.Basic) -> str:
+        """A boolean expression."""
+        if c in self.names:
+            return self.names[c]
+        if c is sp.true:
+            return "True"
+        if c is sp.false:
+            return "False"
+        if isinstance(c, sp.And):
+            return "(" + " & ".join(self.cond(a) for a in c.args) + ")"
+        if isinstance(c, sp.Or):
+            return "(" + " | ".join(self.cond(a) for a in c.args) + ")"
+        if isinstance(c, sp.Not):
+            return f"(not {self.cond(c.args[0])})"
+        if isinstance(c, sp.core.relational.Relational):
+            ops = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
+            return f"({self.expr(c.lhs)} {ops[c.rel_op]} {self.expr(c.rhs)})"
+        raise KernelError(f"cannot print condition {c}")
+
+
+class ErfcScaled(sp.Function):
+    """``erfc(c*u)`` for a numeric constant ``c`` (printed as ``erfc_scaled(u, c_hi, c_lo)``)."""
+
+    nargs = 2
+
+
+class ExpSq(sp.Function):
+    """``exp(c*u**2)`` for a numeric constant ``c`` (printed as ``exp_sq(u, c_hi, c_lo)``)."""
+
+    nargs = 2
+
+
+def _split_product(arg: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
+    """``arg = c * u`` with ``c`` numeric (not ±1) and ``u`` not: return ``(c, u)``."""
+    if not isinstance(arg, sp.Mul):
+        return None
+    c = sp.Mul(*[a for a in arg.args if a.is_number])
+    u = sp.Mul(*[a for a in arg.args if not a.is_number])
+    if c in (1, -1) or u.is_number:
+        return None
+    return c, u
+
+
+def rewrite_for_kernel(expr: sp.Expr) -> sp.Expr:
+    """Mark the patterns the math library evaluates double-length: ``erfc(c*u)`` and
+    ``exp(c*u**2)`` (exact GELU and its derivative). Done before CSE so that the product is
+    not split off into a rounded temporary."""
+
+    # the constant travels as a 50-digit Float: an atom, so CSE cannot split it off
+    def erfc_rule(e):
+        split = _split_product(e.args[0])
+        return ErfcScaled(split[1], sp.N(split[0], 50)) if split else e
+
+    def exp_rule(e):
+        split = _split_product(e.args[0])
+        if split and isinstance(split[1], sp.Pow) and split[1].exp == 2:
+            return ExpSq(split[1].base, sp.N(split[0], 50))
+        return e
+
+    expr = expr.replace(lambda e: isinstance(e, (sp.erfc, stable_erfc)), erfc_rule)
+    expr = expr.replace(lambda e: isinstance(e, sp.exp), exp_rule)
+    return expr.replace(_is_log_of_neg_expm1, _log1mexp)
+
+
+def _is_log_of_neg_expm1(e: sp.Basic) -> bool:
+    if not isinstance(e, sp.log):
+        return False
+    arg = e.args[0]
+    return arg.is_Mul and len(arg.args) == 2 and arg.args[0] == -1 and isinstance(arg.args[1], expm1)
+
+
+def _log1mexp(e: sp.log) -> sp.Expr:
+    r"""``log(-expm1(u))`` = :math:`\log(1 - e^u)` (u < 0) in Mächler's two branches:
+    ``log(-expm1(u))`` for u > -ln 2, ``log1p(-exp(u))`` below, where ``-expm1(u)`` is close
+    to 1 and its log would cancel (M. Mächler, "Accurately computing log(1 - exp(-|a|))", 2012)."""
+    u = e.args[0].args[1].args[0]
+    return sp.Piecewise((e, u > -sp.log(2)), (log1p(-sp.exp(u)), True))
+
+
+def simplify_rational(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
+    """Bring an output that is rational in ``x`` and ``|x|`` over one denominator on each side
+    of 0, cancelling common factors: the derivative of ``x/(1 + |x|)`` is written by the chain
+    rule as ``1/(1 + |x|) - x sign(x)/(1 + |x|)**2``, whose terms cancel for large |x| (9 ULP
+    at x = 9), and is ``1/(1 + |x|)**2`` once cancelled. Anything else is returned unchanged.
+    """
+    if not expr.has(x) or not expr.has(sp.Abs, sp.sign) or expr.has(sp.Piecewise):
+        return expr
+    a = sp.Symbol("_a", positive=True)
+    sides = []
+    for sign in (1, -1):
+        side = expr.subs(x, sign * a)
+        if side.has(sp.Abs, sp.sign) or not side.is_rational_function(a):
+            return expr
+        side = sp.factor(sp.cancel(sp.together(side)))  # factored: (1 + x)**2, not x**2 + 2x + 1
+        sides.append(side.subs(a, sign * x))
+    if sp.count_ops(sides[0]) + sp.count_ops(sides[1]) >= 2 * sp.count_ops(expr):
+        return expr
+    # same value at 0 from both sides and as written: kinks keep their conventions
+    at_zero = [sp.simplify(e.subs(x, 0)) for e in (*sides, expr)]
+    if any(v.has(sp.nan, sp.zoo) or not v.is_finite for v in at_zero) or len(set(at_zero)) != 1:
+        return expr
+    if sides[0] == sides[1]:
+        return sides[0]
+    return sp.Piecewise((sides[0], x >= 0), (sides[1], True))
+
+
+def _is_sech_power(e: sp.Basic) -> bool:
+    return (
+        isinstance(e, sp.Pow)
+        and isinstance(e.base, sp.cosh)
+        and e.exp.is_Integer
+        and e.exp < 0
+    )
+
+
+def _repeat(b: str, n: int, printer: Printer) -> str:
+    if n == 1:
+        return b
+    return "(" + " * ".join([b] * n) + ")"
