@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Modules that contribute subcommands (``add_commands(add)``) and tour sections (``tour()``).
-COMMAND_MODULES = ("funclib.kernels.cli", "funclib.verify.cli")
+COMMAND_MODULES = ("funclib.kernels.cli", "funclib.verify.cli", "funclib.plotting_cli")
 
 
 def _command_modules() -> list:
@@ -311,13 +311,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
+    except registry.CatalogError as exc:  # a broken catalog, not bad input: listed before ValueError
+        print(f"funclib: catalog error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except (UsageError, registry.UnknownEntryError, FormulaError, ParameterError, KeyError, ValueError, TypeError) as exc:
         message = str(exc).strip().strip("'\"").splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"funclib: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except registry.CatalogError as exc:
-        print(f"funclib: catalog error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -94,3 +94,16 @@ def test_console_script_entry_point():
     """The installed `funclib` script exists and returns 2 on bad input."""
     proc = subprocess.run([sys.executable, "-m", "funclib.cli", "show", "nope_nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown function" in proc.stderr
+
+
+def test_broken_catalog_exits_1_not_2(capsys, monkeypatch):
+    # A CatalogError is a ValueError; it must not be reported as the user's bad input.
+    from funclib import registry
+
+    def broken(name):
+        raise registry.CatalogError(["catalog/x.toml: entry 'x': field 'formula': unknown name 'q'"])
+
+    monkeypatch.setattr(registry, "get", broken)
+    assert main(["show", "gelu"]) == 1
+    err = capsys.readouterr().err
+    assert "catalog error" in err and "field 'formula'" in err
