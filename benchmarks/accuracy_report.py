@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import funclib
-from funclib.accuracy import KNOWN_INACCURATE, TARGET_ULP, measure, sample_points, ulp_error, vecmath_reference
+from funclib.accuracy import CATALOG_SAMPLE, KNOWN_INACCURATE, TARGET_ULP, measure, sample_points, ulp_error, vecmath_reference
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "accuracy.md"
 VECMATH = ("exp", "expm1", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "softplus", "cosh", "sinh", "sech2")
@@ -98,7 +98,7 @@ def vecmath_table(points: int) -> list[str]:
 def kernel_rows(points: int, names: list[str] | None) -> list:
     rows = []
     entries = [e for e in funclib.entries() if e.kind == "elementwise" and (not names or e.id in names)]
-    pts = {d: sample_points(d, n_linear=points, n_log=points, seed=3) for d in ("float64", "float32")}
+    pts = {d: sample_points(d, n_linear=points, n_log=points, seed=CATALOG_SAMPLE["seed"]) for d in ("float64", "float32")}
     for entry in entries:
         for variant in (None, *entry.variants):
             for dtype in ("float64", "float32"):
@@ -173,7 +173,8 @@ def known_rows(failed) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=150, help="points per scale (linear and log)")
+    parser.add_argument("--points", type=int, default=CATALOG_SAMPLE["n_linear"],
+                        help="points per scale (linear and log); the default is the tests' sample")
     parser.add_argument("--only", help="comma-separated entry ids")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)

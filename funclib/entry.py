@@ -407,6 +407,11 @@ class Entry:
         if self.kind not in ("elementwise",):
             raise TypeError(f"entry {self.id!r} is {self.kind}; reference() is elementwise")
         expr = self.numeric_expr(variant, params)
+        from .mittag_leffler import eliminate
+
+        # E_{a,b} at its closed-form parameters: the equal classic function, which arb encloses
+        # at any magnitude (the Mittag-Leffler form overflows mpmath's erfc beyond |x| ~ 1e150)
+        expr = eliminate(expr) or expr
         if order:
             expr = calculus.derivative(expr, self.symbol, order)
         points = np.asarray(x, dtype=np.float64)

@@ -68,6 +68,7 @@ __all__ = [
     "mittag_leffler_mp",
     "mittag_leffler_np",
     "closed_form",
+    "eliminate",
     "MittagLefflerError",
 ]
 
@@ -1353,3 +1354,17 @@ class mittag_leffler(sp.Function):
     def _numpy_(alpha, beta, z):
         """funclib.npeval hook: :func:`mittag_leffler_np` (float64, vectorized)."""
         return mittag_leffler_np(alpha, beta, z)
+
+
+def eliminate(expr: sp.Expr) -> sp.Expr | None:
+    """``expr`` with every Mittag-Leffler function replaced by its closed form (an identity:
+    ``rewrite("closed_form")``, then ``simplify``), or None where some E has no closed form.
+
+    Used by the property prover (the interval engine cannot enclose E) and the kernel
+    generator (E has no kernel implementation): the unified gated entries are then proven and
+    compiled through the classic function they equal.
+    """
+    if not expr.has(mittag_leffler):
+        return expr
+    closed = sp.simplify(expr.rewrite("closed_form"))
+    return None if closed.has(mittag_leffler) else closed

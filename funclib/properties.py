@@ -675,17 +675,18 @@ def _provable_form(f: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, str]:
     The rewrite is a symbolic identity (``mittag_leffler(...).rewrite("closed_form")``, then
     ``simplify`` and the stabilizing rewrites), so facts proven on it hold for ``f``.
     """
-    from .mittag_leffler import mittag_leffler
+    from .mittag_leffler import eliminate, mittag_leffler
 
     if not f.has(mittag_leffler):
         return f, ""
     try:
         with _time_limit(LIMIT_SECONDS):
-            closed = calculus.stabilize(sp.simplify(f.rewrite("closed_form")))
+            closed = eliminate(f)
     except _Timeout:
         return f, ""
-    if closed.has(mittag_leffler):
+    if closed is None:
         return f, ""
+    closed = calculus.stabilize(closed)
     return closed, f"proved on the exact closed-form rewrite f = {to_formula(closed)}"
 
 

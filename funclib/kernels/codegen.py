@@ -35,6 +35,7 @@ import sympy as sp
 
 from .. import calculus
 from ..formula import make_symbol, to_formula
+from ..mittag_leffler import eliminate, mittag_leffler
 from ..mpeval import mp_evaluate
 from .limits import Limit, limit_at_infinity, saturation_threshold
 from .printer import KernelError, Printer, rewrite_for_kernel, simplify_rational
@@ -138,6 +139,12 @@ def symbolic_outputs(spec: KernelSpec) -> SymbolicOutputs:
 def _symbolic(spec: KernelSpec) -> SymbolicOutputs:
     x = make_symbol(spec.variable)
     expr = spec.expr
+    if expr.has(mittag_leffler):
+        closed = eliminate(expr)  # an exact identity: compile the classic function E equals
+        if closed is None:
+            raise KernelError("the Mittag-Leffler function has a kernel only at its closed-form parameters "
+                              "(E_{1,1}, E_{2,1}, E_{2,2}, E_{1/2,1}, E_{0,b} and integer shifts of them)")
+        expr = closed
     baked = {make_symbol(n): _exact(v) for n, v in spec.baked}
     if baked:
         expr = expr.subs(baked)
