@@ -280,7 +280,7 @@ WARM = textwrap.dedent(
     entry = funclib.get(name)
     x = np.linspace(-3, 3, 1000).astype(dtype)
     if sys.argv[3] == "after-init":
-        @numba.njit(cache=True)
+        @numba.njit  # not cache=True: a function from `python -c` has no file to cache to
         def _init(a):
             return a + 1
         _init(1)
