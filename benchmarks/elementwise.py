@@ -362,7 +362,6 @@ def run(size: int, repeat: int, names: list[str]) -> dict:
     for dtype in ("float32", "float64"):
         rows = {k.split("/")[0]: v for k, v in results["functions"].items() if k.endswith(dtype)}
         trans = [r["ratios"] for n, r in rows.items() if n in TRANSCENDENTAL]
-        lin = [r["ratios"] for n, r in rows.items() if n in PIECEWISE_LINEAR]
         summary[dtype] = {
             "median_speedup_vs_torch_transcendental": statistics.median(r["torch"] for r in trans) if trans else None,
             "median_speedup_vs_lambdify_transcendental": statistics.median(r["lambdify"] for r in trans) if trans else None,

@@ -88,7 +88,6 @@ def _elementwise(cuda, funclib, sizes, dtypes, repeat, copy_gbs):
                 gbs = 3 * n * np.dtype(dt).itemsize / t / 1e9
                 rows.append({"name": name, "dtype": dt, "log2_n": logn, "seconds": t, "gbytes_per_s": gbs,
                              "fraction_of_copy": gbs / copy_gbs})
-                del x, y0, y1
     return rows
 
 

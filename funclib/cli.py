@@ -18,7 +18,7 @@ import sympy as sp
 from . import calculus, registry
 from .entry import Entry, ParameterError
 from .formula import FormulaError, make_symbol, parse_formula, to_formula
-from .properties import Properties, _to_json
+from .properties import Properties
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 

@@ -29,7 +29,7 @@ import signal
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -39,7 +39,7 @@ import mpmath
 import sympy as sp
 
 from . import calculus
-from .formula import make_symbol, to_formula
+from .formula import to_formula
 from .mpeval import mp_evaluate
 from .special import expm1, log1p, sigmoid, softplus
 
@@ -186,15 +186,17 @@ def _to_float(value: sp.Expr) -> float:
     return float(value)
 
 
-def _far_branches(expr: sp.Expr, x: sp.Symbol, direction: float) -> sp.Expr:
+def far_branches(expr: sp.Expr, x: sp.Symbol, direction: float, env=None) -> sp.Expr:
     """Replace every piecewise construct by the branch that holds for all large ±x.
 
-    Conditions are decided at x = ±1e300 (60 digits); catalog conditions are comparisons with
-    constants, so the branch chosen there holds on a whole neighbourhood of ±∞.
+    Conditions are decided at x = ±1e300 (60 digits), with other symbols at their values in
+    ``env``; catalog conditions are comparisons with constants, so the branch chosen there
+    holds on a whole neighbourhood of ±∞. (Also used by :mod:`funclib.kernels.limits`.)
     """
     from .mpeval import _truth
 
-    far = {x: mpmath.mpf(10) ** 300 * (1 if direction > 0 else -1)}
+    far = {s: mpmath.mpf(v) for s, v in (env or {}).items()}
+    far[x] = mpmath.mpf(10) ** 300 * (1 if direction > 0 else -1)
     rewritten = expr.rewrite(sp.Piecewise) if expr.has(sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign) else expr
 
     def pick(pw: sp.Piecewise) -> sp.Expr:
@@ -221,7 +223,7 @@ def _for_limits(expr: sp.Expr) -> sp.Expr:
 def _symbolic_limit(expr: sp.Expr, x: sp.Symbol, direction: float) -> float | None:
     target = sp.oo if direction > 0 else -sp.oo
     try:
-        expr = _for_limits(_far_branches(expr, x, direction))
+        expr = _for_limits(far_branches(expr, x, direction))
         with _time_limit(LIMIT_SECONDS):
             value = sp.limit(expr, x, target)
     except (_Timeout, NotImplementedError, ValueError, TypeError, RecursionError, AttributeError):

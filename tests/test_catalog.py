@@ -14,11 +14,10 @@ import zlib
 import mpmath
 import numpy as np
 import pytest
-import sympy as sp
 
 import funclib
 from funclib import calculus
-from funclib.formula import make_symbol, parse_formula, to_formula
+from funclib.formula import parse_formula, to_formula
 from funclib.mpeval import mp_evaluate
 from funclib.npeval import np_evaluate
 from funclib.properties import cache_key, check_claims, load_cache

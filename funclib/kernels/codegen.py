@@ -270,6 +270,36 @@ def _body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> list[str]
     return lines
 
 
+def docstring_lines(spec: KernelSpec, sym: SymbolicOutputs, what: str, detail: str) -> list[str]:
+    """The generated module's docstring: the entry, the formula and every output."""
+    src = [f'"""funclib generated {what} (do not edit; regenerated when anything it depends on changes).', "",
+           f"name: {spec.name}   variant: {spec.variant}   dtype: {spec.dtype}   {detail}",
+           f"f({spec.variable}) = {to_formula(spec.expr)}"]
+    src += [f"{n}: {to_formula(e)}" for n, e in zip(sym.names, sym.exprs)]
+    src += [f"convention: {note}" for note in sym.conventions_applied]
+    return src + ['"""']
+
+
+def metadata_lines(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> list[str]:
+    """Module constants describing the kernel (read by the Kernel wrappers and by users)."""
+    return [
+        f"NAME = {spec.name!r}",
+        f"VARIANT = {spec.variant!r}",
+        f"DTYPE = {spec.dtype!r}",
+        f"ACCURACY = {spec.accuracy!r}",
+        f"OUTPUTS = {spec.outputs!r}",
+        f"ELEMENT_OUTPUTS = {spec.element_outputs!r}",
+        f"PARAMS = {spec.params!r}",
+        f"DEFAULTS = {spec.defaults!r}",
+        f"WRT = {spec.wrt!r}",
+        f"BAKED = {spec.baked!r}",
+        f"EXPRESSIONS = {dict(zip(sym.names, [to_formula(e) for e in sym.exprs]))!r}",
+        f"LIMITS = {[[_describe(a), _describe(b)] for a, b in sym.limits]!r}",
+        f"CONVENTIONS = {sym.conventions_applied!r}",
+        f"SATURATION = {printer.thresholds!r}  # [output, direction, |x| beyond which the limit is returned, needs default params]",
+    ]
+
+
 def generate_source(spec: KernelSpec) -> str:
     """The text of the kernel module for ``spec``."""
     for out in spec.outputs:
@@ -296,16 +326,7 @@ def generate_source(spec: KernelSpec) -> str:
     def loop(indent: int) -> list[str]:
         return _indent(["xi = x[i]", *body, *store], indent)
 
-    src: list[str] = []
-    src.append('"""funclib generated kernel (do not edit; regenerated when anything it depends on changes).')
-    src.append("")
-    src.append(f"name: {spec.name}   variant: {spec.variant}   dtype: {spec.dtype}   accuracy: {spec.accuracy}")
-    src.append(f"f({spec.variable}) = {to_formula(spec.expr)}")
-    for n, e in zip(sym.names, sym.exprs):
-        src.append(f"{n}: {to_formula(e)}")
-    for note in sym.conventions_applied:
-        src.append(f"convention: {note}")
-    src.append('"""')
+    src = docstring_lines(spec, sym, "kernel", f"accuracy: {spec.accuracy}")
     src += [
         "import math",
         "",
@@ -319,20 +340,7 @@ def generate_source(spec: KernelSpec) -> str:
         f"T = np.{spec.dtype}",
         f"KEY = {spec.key()!r}",
         f"FORMAT = {FORMAT_VERSION}",
-        f"NAME = {spec.name!r}",
-        f"VARIANT = {spec.variant!r}",
-        f"DTYPE = {spec.dtype!r}",
-        f"ACCURACY = {spec.accuracy!r}",
-        f"OUTPUTS = {spec.outputs!r}",
-        f"ELEMENT_OUTPUTS = {spec.element_outputs!r}",
-        f"PARAMS = {spec.params!r}",
-        f"DEFAULTS = {spec.defaults!r}",
-        f"WRT = {spec.wrt!r}",
-        f"BAKED = {spec.baked!r}",
-        f"EXPRESSIONS = {dict(zip(sym.names, [to_formula(e) for e in sym.exprs]))!r}",
-        f"LIMITS = {[[_describe(a), _describe(b)] for a, b in sym.limits]!r}",
-        f"CONVENTIONS = {sym.conventions_applied!r}",
-        f"SATURATION = {printer.thresholds!r}  # [output, direction, |x| beyond which the limit is returned, needs default params]",
+        *metadata_lines(spec, sym, printer),
         f"BLOCK = {BLOCK}",
         f"GRAD_BLOCK = {GRAD_BLOCK}",
         "",

@@ -33,8 +33,8 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from ..formula import make_symbol, to_formula
-from .codegen import KernelSpec, _body, _describe, _indent, symbolic_outputs
+from ..formula import make_symbol
+from .codegen import KernelSpec, _body, _indent, docstring_lines, metadata_lines, symbolic_outputs
 from .printer import KernelError, Printer
 
 __all__ = ["CUDA_FORMAT_VERSION", "cuda_key", "generate_cuda_source", "launch_constants"]
@@ -93,18 +93,7 @@ def generate_cuda_source(spec: KernelSpec, simulator: bool) -> str:
     store = [f"y{k}[i] = o{k}" for k in range(n_el)]
     key = cuda_key(spec, simulator)
 
-    src: list[str] = [
-        '"""funclib generated CUDA kernel (do not edit; regenerated when anything it depends on changes).',
-        "",
-        f"name: {spec.name}   variant: {spec.variant}   dtype: {spec.dtype}   target: cuda"
-        f"{' (simulator)' if simulator else ''}",
-        f"f({spec.variable}) = {to_formula(spec.expr)}",
-    ]
-    for n, e in zip(sym.names, sym.exprs):
-        src.append(f"{n}: {to_formula(e)}")
-    for note in sym.conventions_applied:
-        src.append(f"convention: {note}")
-    src.append('"""')
+    src = docstring_lines(spec, sym, "CUDA kernel", f"target: cuda{' (simulator)' if simulator else ''}")
     src += [
         "import numpy as np",
         "from numba import cuda",
@@ -119,20 +108,7 @@ def generate_cuda_source(spec: KernelSpec, simulator: bool) -> str:
         f"CPU_KEY = {spec.key()!r}",
         "TARGET = 'cuda'",
         f"SIMULATOR = {bool(simulator)!r}",
-        f"NAME = {spec.name!r}",
-        f"VARIANT = {spec.variant!r}",
-        f"DTYPE = {spec.dtype!r}",
-        f"ACCURACY = {spec.accuracy!r}",
-        f"OUTPUTS = {spec.outputs!r}",
-        f"ELEMENT_OUTPUTS = {spec.element_outputs!r}",
-        f"PARAMS = {spec.params!r}",
-        f"DEFAULTS = {spec.defaults!r}",
-        f"WRT = {spec.wrt!r}",
-        f"BAKED = {spec.baked!r}",
-        f"EXPRESSIONS = {dict(zip(sym.names, [to_formula(e) for e in sym.exprs]))!r}",
-        f"LIMITS = {[[_describe(a), _describe(b)] for a, b in sym.limits]!r}",
-        f"CONVENTIONS = {sym.conventions_applied!r}",
-        f"SATURATION = {printer.thresholds!r}",
+        *metadata_lines(spec, sym, printer),
         f"GRAD_TPB = {consts['GRAD_TPB']}",
         f"GRAD_ITEMS = {consts['GRAD_ITEMS']}",
         "GRAD_CHUNK = GRAD_TPB * GRAD_ITEMS",

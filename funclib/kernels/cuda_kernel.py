@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .kernel import param_values
 from .printer import KernelError
 
 __all__ = ["CudaKernel", "CudaUnavailableError", "require_cuda", "cuda_status", "is_device_array", "as_device", "launch_config"]
@@ -103,8 +104,6 @@ def launch_config(n: int, simulator: bool) -> tuple[int, int]:
 
 def as_device_flat(a, name: str, allowed: tuple) -> Any:
     """A 1-D device view of the contiguous device array ``a`` (no copy)."""
-    from numba import cuda
-
     d = as_device(a)
     if np.dtype(d.dtype) not in allowed:
         raise KernelError(f"{name} has dtype {d.dtype} on the device; expected one of "
@@ -165,20 +164,7 @@ class CudaKernel:
             return fh.read()
 
     def _param_values(self, given: Mapping[str, Any]) -> tuple:
-        unknown = set(given) - set(self.params)
-        if unknown:
-            raise KernelError(f"kernel {self.name!r} has no parameter {sorted(unknown)[0]!r} "
-                              f"(parameters: {', '.join(self.params) or 'none'})")
-        values = []
-        for name in self.params:
-            v = given.get(name, self.defaults.get(name))
-            if v is None:
-                raise KernelError(f"kernel {self.name!r}: parameter {name!r} has no default; pass {name}=...")
-            v = float(v)
-            if self._check is not None:
-                v = self._check(name, v)
-            values.append(self._scalar(v))
-        return tuple(values)
+        return param_values(self, given)
 
     def __call__(self, x, out=None, upstream=None, stream=None, **params):
         """Evaluate the outputs at ``x`` on the GPU.

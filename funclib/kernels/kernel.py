@@ -30,6 +30,27 @@ PARALLEL_THRESHOLD = 1 << 16
 _PARALLEL_LOCK = threading.Lock()
 
 
+def param_values(kernel, given: Mapping[str, Any]) -> tuple:
+    """The runtime parameter values of a call, in the kernel's order: ``given`` overrides the
+    defaults, each value range-checked and converted to the kernel's dtype (CPU and CUDA)."""
+    unknown = set(given) - set(kernel.params)
+    if unknown:
+        raise KernelError(
+            f"kernel {kernel.name!r} has no parameter {sorted(unknown)[0]!r} "
+            f"(parameters: {', '.join(kernel.params) or 'none'})"
+        )
+    values = []
+    for name in kernel.params:
+        v = given.get(name, kernel.defaults.get(name))
+        if v is None:
+            raise KernelError(f"kernel {kernel.name!r}: parameter {name!r} has no default; pass {name}=...")
+        v = float(v)
+        if kernel._check is not None:
+            v = kernel._check(name, v)
+        values.append(kernel._scalar(v))
+    return tuple(values)
+
+
 class Kernel:
     """A compiled elementwise kernel (see :func:`funclib.kernels.compile`).
 
@@ -97,22 +118,7 @@ class Kernel:
 
     # -- parameters ---------------------------------------------------------------------
     def _param_values(self, given: Mapping[str, Any]) -> tuple:
-        unknown = set(given) - set(self.params)
-        if unknown:
-            raise KernelError(
-                f"kernel {self.name!r} has no parameter {sorted(unknown)[0]!r} "
-                f"(parameters: {', '.join(self.params) or 'none'})"
-            )
-        values = []
-        for name in self.params:
-            v = given.get(name, self.defaults.get(name))
-            if v is None:
-                raise KernelError(f"kernel {self.name!r}: parameter {name!r} has no default; pass {name}=...")
-            v = float(v)
-            if self._check is not None:
-                v = self._check(name, v)
-            values.append(self._scalar(v))
-        return tuple(values)
+        return param_values(self, given)
 
     # -- calling ------------------------------------------------------------------------
     def __call__(self, x, out=None, upstream=None, **params):

@@ -16,18 +16,15 @@ therefore selects the limit when the input is infinite. Three cases:
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import mpmath
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-from ..mpeval import _truth
+from ..properties import _Timeout, _time_limit, far_branches  # one SIGALRM time limit for SymPy
 from ..special import erfc as stable_erfc
 from ..special import sigmoid, softplus
 
@@ -46,47 +43,6 @@ class Limit:
 
     value: sp.Expr
     guarded: bool = False
-
-
-class _Timeout(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Timeout()
-
-    previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _far_branches(expr: sp.Expr, x: sp.Symbol, direction: int, env: Mapping) -> sp.Expr:
-    """Replace each piecewise construct by the branch that holds for all large ``±x``
-    (decided at ``x = ±1e300`` with the parameters at ``env``)."""
-    far = {s: mpmath.mpf(v) for s, v in env.items()}
-    far[x] = mpmath.mpf(10) ** 300 * direction
-    rewritten = expr.rewrite(sp.Piecewise) if expr.has(sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign) else expr
-
-    def pick(pw: sp.Piecewise) -> sp.Expr:
-        with mpmath.workdps(60):
-            for value, cond in pw.args:
-                if _truth(cond, far):
-                    return value
-        return sp.nan
-
-    while rewritten.has(sp.Piecewise):
-        rewritten = rewritten.replace(lambda e: isinstance(e, sp.Piecewise), pick)
-    return rewritten
 
 
 def _for_sympy(expr: sp.Expr) -> sp.Expr:
@@ -183,7 +139,7 @@ def limit_at_infinity(
         return None if value is None else Limit(value)
     # symbolic, with the parameters' signs
     if len(env) == len(used) or all(s in env for s in used):
-        far = _far_branches(expr, x, direction, env)
+        far = far_branches(expr, x, direction, env)
     else:
         far = None
     symbolic_ok = (

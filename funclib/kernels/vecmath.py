@@ -71,7 +71,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import literal_unroll, njit
+from numba import njit
 
 from . import coefficients as C
 from .intrinsics import f32_bits, f32_from_bits, f64_bits, f64_from_bits, fma, madd
