@@ -593,7 +593,7 @@ def test_exp_sum_loop_is_simd(tmp_path):
         import numpy as np, re
         from funclib.kernels import rowwise_reduce as R
         x = np.ones(256, np.float32); d = np.ones(1, bool); one = np.float32(1)
-        R._sum_exp_blk(x, d, False, one, one, 0, 256)
+        R._sum_exp_blk(x, d, False, one, one)
         asm = R._sum_exp_blk.inspect_asm(R._sum_exp_blk.signatures[0])
         print(len(re.findall(r"v(fmadd|fnmadd)\\w*ps\\s+%ymm", asm)), asm.count("vroundps"))
     """)

@@ -171,8 +171,14 @@ def test_remez_recovers_a_known_minimax_polynomial():
 
 
 @pytest.mark.slow
-def test_coefficients_regenerate_identically():
+def test_coefficients_regenerate():
+    # The stored coefficients are what the generator gives, up to the last bit or two: the
+    # Remez exchange's final rounding depends on the NumPy/mpmath build (one coefficient of
+    # EXP_F64 came out 1 ULP apart in another environment). Same length, each within 4 ULP of
+    # its own magnitude, and the stored set no worse than the documented minimax error.
     approximations = [remez.build(s) for s in remez.specs()]
     for a in approximations:
         stored = getattr(C, a.name)
-        assert a.coefficients == stored, a.name
+        assert len(a.coefficients) == len(stored), a.name
+        np.testing.assert_array_max_ulp(np.array(a.coefficients), np.array(stored), maxulp=4)
+        assert getattr(C, a.name + "_ERROR") <= 1.01 * a.error, a.name

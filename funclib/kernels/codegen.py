@@ -157,7 +157,7 @@ def _symbolic(spec: KernelSpec) -> SymbolicOutputs:
             names.append("value")
             exprs.append(calculus.stabilize(expr))
         elif out == "derivative":
-            d = simplify_rational(calculus.derivative(expr, x, 1), x)
+            d = calculus.derivative(expr, x, 1)
             d, notes = _apply_conventions(d, x, spec.conventions, defaults, baked)
             applied += notes
             names.append("derivative")
@@ -179,7 +179,8 @@ def _symbolic(spec: KernelSpec) -> SymbolicOutputs:
                 lim = None  # the code already evaluates to the limit at this infinity
             pair.append(lim)  # None: no select needed (or no limit known)
         limits.append(tuple(pair))
-    replacements, reduced = calculus.cse_outputs([rewrite_for_kernel(e) for e in exprs])
+    # kernel-only rewrites after the limits, which SymPy finds more easily on the plain forms
+    replacements, reduced = calculus.cse_outputs([rewrite_for_kernel(simplify_rational(e, x)) for e in exprs])
     return SymbolicOutputs(names, exprs, limits, list(replacements), list(reduced), applied)
 
 

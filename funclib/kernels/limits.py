@@ -100,6 +100,8 @@ def _numeric(expr: sp.Expr, x: sp.Symbol, direction: int, env: Mapping) -> sp.Ex
         return None
     if (abs(last) > 1e40 and abs(prev) > 1e20 and math.copysign(1, last) == math.copysign(1, prev)) or math.isinf(last):
         return sp.oo if last > 0 else -sp.oo
+    if abs(last) < 1e-30 and abs(last) < 1e-6 * abs(values[-3]):
+        return sp.S.Zero  # decaying like a power of 1/x (softsign' ~ 1/x**2, ATLU' ~ 1/x**3)
     if abs(last - prev) <= 1e-12 * max(1, abs(last)):
         return sp.Float(last) if last != 0 else sp.S.Zero
     return None
