@@ -48,6 +48,7 @@ import numpy as np
 __all__ = [
     "AccuracyResult",
     "KNOWN_INACCURATE",
+    "known_inaccurate",
     "CATALOG_SAMPLE",
     "TARGET_ULP",
     "TAIL_POINTS",
@@ -118,6 +119,22 @@ KNOWN_INACCURATE: dict[tuple[str, str | None, str, str], str] = {
         "o = 1, which make it tanh(x)); the parameters are runtime values, so no fixed rewrite applies"
     ) for dtype in ("float64", "float32")},
 }
+
+def known_inaccurate() -> dict[tuple[str, str | None, str, str], str]:
+    """Every (entry, variant, dtype, output) row expected above the target, with its reason.
+
+    :data:`KNOWN_INACCURATE` plus the ``known_failures`` rows with ``check = "accuracy"`` that
+    catalog entries carry as data (``docs/catalog-format.md``).
+    """
+    from .registry import entries
+
+    rows = dict(KNOWN_INACCURATE)
+    for entry in entries("elementwise"):
+        for row in entry.known_failures:
+            if row.check == "accuracy":
+                rows[(entry.id, row.variant, row.dtype, row.output)] = row.reason
+    return rows
+
 
 #: Tail magnitudes where float64/float32 exponentials and their quotients break down.
 TAIL_POINTS = (20.0, 35.0, 88.7, 709.8)

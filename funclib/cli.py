@@ -222,6 +222,32 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from . import coverage
+
+    try:
+        rows = coverage.coverage()
+    except coverage.CoverageError as exc:  # a broken coverage record is a broken catalog
+        print(f"funclib: catalog error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.status:
+        unknown = set(args.status) - set(coverage.STATUSES)
+        if unknown:
+            raise UsageError(f"unknown status {sorted(unknown)[0]!r}; statuses are {', '.join(coverage.STATUSES)}")
+    shown = [r for r in rows if not args.status or r.status in args.status]
+    counts = coverage.summary(rows)
+    if args.json:
+        print(json.dumps({"summary": counts, "targets": [r.as_json() for r in shown]}, indent=1))
+        return EXIT_OK
+    for r in shown:
+        target = r.entry or "-"
+        print(f"{r.id:<34} {r.status:<13} {target:<28} {r.reason}")
+    print(f"{counts['covered']} of {counts['total']} targets covered ("
+          + ", ".join(f"{counts[s]} {s}" for s in coverage.STATUSES) + f"); {len(registry.entries())} catalog entries",
+          file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_tour(args: argparse.Namespace) -> int:
     entry = registry.get("gelu")
     props = entry.properties()
@@ -279,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant")
     p.add_argument("--var", default="x", help="variable of a formula (default x)")
     p.add_argument("--param", dest="params", action="append", metavar="NAME=VALUE")
+    p = add("coverage", cmd_coverage, "coverage of the breadth target list (573 candidate functions)")
+    p.add_argument("--status", action="append", help="only rows with this status (repeatable)")
     add("tour", cmd_tour, "the main job on built-in defaults: GELU's definition, derivative and proven slope bounds")
     for module in _command_modules():
         module.add_commands(add)

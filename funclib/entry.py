@@ -152,6 +152,27 @@ class SpecialCase:
     variant: str | None = None
 
 
+#: What a ``known_failures`` row may name: the kernel accuracy target (per dtype and output)
+#: or one of the catalog-wide generic checks (``tests/test_catalog.py``).
+KNOWN_FAILURE_CHECKS = ("accuracy", "tails", "nan", "finite_differences")
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    """An expected failure of one generic check, with its reason (data, not silence).
+
+    ``check`` is one of :data:`KNOWN_FAILURE_CHECKS`; an ``accuracy`` row names the ``dtype``
+    and ``output`` (``value`` or ``derivative``) whose kernel misses the ULP target. The tests
+    expect exactly these to fail (strict xfail), so a fix must remove its row.
+    """
+
+    check: str
+    reason: str
+    variant: str | None = None
+    dtype: str | None = None
+    output: str | None = None
+
+
 @dataclass(frozen=True)
 class Reference:
     """A paper or other source."""
@@ -215,6 +236,7 @@ class Entry:
     jacobian_formula: str | tuple[tuple[str, ...], ...] | None = None
     threshold: Threshold | None = None
     mask: Mask | None = None
+    known_failures: tuple[KnownFailure, ...] = ()
 
     # -- identity -----------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -55,12 +55,15 @@ __all__ = [
     "claim_status",
     "limit_at",
     "ALGORITHM_VERSION",
-    "CACHE_FILE",
+    "CACHE_SUFFIX",
+    "cache_file_for",
+    "load_cache",
+    "clear_cache_memo",
 ]
 
 #: Bump when the derivation changes, so that cached properties are recomputed.
 ALGORITHM_VERSION = "1"
-CACHE_FILE = "properties.json"
+CACHE_SUFFIX = ".properties.json"
 FAR = 1e30  # the interval engine encloses [-FAR, FAR]; beyond, the tail argument uses limits
 SLOPE_TOL = 1e-8
 RANGE_TOL = 1e-8
@@ -286,7 +289,7 @@ def _value_at(expr: sp.Expr, x: sp.Symbol, point: sp.Expr) -> Fact | None:
 _NONSMOOTH = (sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.floor, sp.ceiling)
 
 
-def _breakpoints(expr: sp.Expr, x: sp.Symbol) -> list[sp.Expr]:
+def breakpoints(expr: sp.Expr, x: sp.Symbol) -> list[sp.Expr]:
     """Real points where a branch condition of the (piecewise-rewritten) formula switches."""
     rewritten = expr.rewrite(sp.Piecewise)
     points: set[sp.Expr] = set()
@@ -319,7 +322,7 @@ def _smoothness(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float, li
         return Fact("Cinf", "symbolic", "composition of analytic functions"), []
     if expr.has(sp.floor, sp.ceiling):
         return Fact("discontinuous", "symbolic", "floor/ceiling"), []
-    points = _breakpoints(expr, x)
+    points = breakpoints(expr, x)
     derivs = [expr]
     for _ in range(3):
         derivs.append(calculus.derivative(derivs[-1], x, 1))
@@ -696,20 +699,62 @@ def cache_key(entry: "Entry") -> str:
     return f"{entry.key()}-v{ALGORITHM_VERSION}"
 
 
-# -- cache --------------------------------------------------------------------------------
+# -- cache ----------------------------------------------------------------------------------
+#
+# The committed cache is split by catalog file: ``catalog/activation/relu_family.toml`` has its
+# proofs in ``catalog/activation/relu_family.properties.json`` beside it. One file per family
+# keeps the diffs of a change local and lets several people add families at once.
 
 
-def _cache_path_for_writing() -> Path:
-    return Path(__file__).resolve().parent.parent / "catalog" / CACHE_FILE
+def cache_file_for(source: str) -> str:
+    """The sidecar cache path (relative to the catalog root) of a catalog TOML ``source``."""
+    if not source.startswith("catalog/") or not source.endswith(".toml"):
+        raise ValueError(f"{source!r} is not a built-in catalog file; only those have a committed cache")
+    return source[len("catalog/"):-len(".toml")] + CACHE_SUFFIX
+
+
+def _catalog_root_for_writing() -> Path:
+    return Path(__file__).resolve().parent.parent / "catalog"
+
+
+def _sidecar_texts() -> list[tuple[str, str]]:
+    """(relative path, text) of every sidecar cache shipped in ``funclib.catalog``."""
+    found: list[tuple[str, str]] = []
+
+    def walk(node, prefix: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            if child.is_dir() and not child.name.startswith(("_", ".")):
+                walk(child, f"{prefix}{child.name}/")
+            elif child.name.endswith(CACHE_SUFFIX):
+                found.append((prefix + child.name, child.read_text(encoding="utf-8")))
+
+    try:
+        walk(resources.files("funclib.catalog"), "")
+    except (FileNotFoundError, OSError):
+        return []
+    return found
+
+
+@lru_cache(maxsize=1)
+def _load_cache_memo() -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for _, text in _sidecar_texts():
+        try:
+            data.update(json.loads(text))
+        except json.JSONDecodeError:
+            continue  # a damaged sidecar: its entries are recomputed, never trusted
+    return data
 
 
 def load_cache() -> dict[str, Any]:
-    """The committed property cache (``funclib.catalog/properties.json``), or {} if absent."""
-    try:
-        text = resources.files("funclib.catalog").joinpath(CACHE_FILE).read_text(encoding="utf-8")
-    except (FileNotFoundError, OSError):
-        return {}
-    return json.loads(text)
+    """The committed property cache (every ``*.properties.json`` sidecar merged), or {}."""
+    return _load_cache_memo()
+
+
+def clear_cache_memo() -> None:
+    """Forget the loaded cache (after the sidecars were rewritten)."""
+    _load_cache_memo.cache_clear()
+    _MEMO.clear()
 
 
 _MEMO: dict[tuple[str, str | None], Properties] = {}
@@ -799,28 +844,78 @@ def check_claims(entry: "Entry", props: Properties | None = None) -> list[str]:
     ]
 
 
+def write_cache(data: dict[str, Any], sources: dict[str, str]) -> list[Path]:
+    """Merge ``data`` (entry id -> slot) into the sidecars of the entries' catalog files.
+
+    ``sources`` maps each id to its catalog file. Each sidecar is rewritten atomically (a
+    temporary file renamed over it), so a crash never leaves one half-written.
+    """
+    root = _catalog_root_for_writing()
+    by_file: dict[str, dict[str, Any]] = {}
+    for entry_id, slot in data.items():
+        by_file.setdefault(cache_file_for(sources[entry_id]), {})[entry_id] = slot
+    written = []
+    for rel, slots in sorted(by_file.items()):
+        path = root / rel
+        old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        old.update(slots)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(dict(sorted(old.items())), indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    clear_cache_memo()
+    return written
+
+
+def prune_cache(live_ids: set[str]) -> list[str]:
+    """Drop sidecar slots of entries that no longer exist (or moved to another file)."""
+    from .registry import entries
+
+    root = _catalog_root_for_writing()
+    where = {e.id: cache_file_for(e.source) for e in entries() if e.kind == "elementwise"}
+    dropped = []
+    for path in sorted(root.rglob("*" + CACHE_SUFFIX)):
+        rel = path.relative_to(root).as_posix()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        keep = {k: v for k, v in data.items() if k in live_ids and where.get(k) == rel}
+        if keep != data:
+            dropped += sorted(set(data) - set(keep))
+            if keep:
+                path.write_text(json.dumps(keep, indent=1) + "\n", encoding="utf-8")
+            else:
+                path.unlink()
+    clear_cache_memo()
+    return dropped
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m funclib.properties --write``: regenerate the committed property cache."""
+    """``python -m funclib.properties --write [IDS]``: regenerate the committed property cache."""
     import argparse
     import sys
 
     from .registry import entries
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--write", action="store_true", help="write catalog/properties.json")
+    parser.add_argument("--write", action="store_true", help="write the catalog's *.properties.json sidecars")
+    parser.add_argument("--prune", action="store_true", help="drop cached entries that no longer exist")
     parser.add_argument("ids", nargs="*", help="only these entries (default: all)")
     args = parser.parse_args(argv)
-    chosen = [e for e in entries() if not args.ids or e.id in args.ids]
+    everything = entries()
+    if args.prune:
+        dropped = prune_cache({e.id for e in everything})
+        print(f"dropped {len(dropped)} stale slot(s): {', '.join(dropped) or '-'}")
+        if not args.write:
+            return 0
+    known = {e.id for e in everything}
+    missing = [i for i in args.ids if i not in known]
+    if missing:
+        print(f"unknown entry id(s): {', '.join(missing)}", file=sys.stderr)
+        return 2
+    chosen = [e for e in everything if not args.ids or e.id in args.ids]
     data = build_cache(chosen, progress=lambda i: print(f"proving {i} ...", file=sys.stderr, flush=True))
     if args.write:
-        path = _cache_path_for_writing()
-        old = json.loads(path.read_text()) if path.exists() and args.ids else {}
-        old.update(data)
-        text = json.dumps(dict(sorted(old.items())), indent=1, sort_keys=False) + "\n"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        print(f"wrote {path} ({len(old)} entries)")
+        for path in write_cache(data, {e.id: e.source for e in chosen}):
+            print(f"wrote {path}")
     else:
         print(json.dumps(data, indent=1))
     return 0

@@ -22,9 +22,11 @@ import sympy as sp
 from .calculus import BOUND_SUFFIXES
 from .entry import (
     KINDS,
+    KNOWN_FAILURE_CHECKS,
     VECTOR_KINDS,
     Convention,
     Entry,
+    KnownFailure,
     Mask,
     Param,
     Reference,
@@ -51,6 +53,7 @@ _ENTRY_FIELDS = {
     "id", "name", "aliases", "kind", "family", "tags", "summary", "description", "variables",
     "formula", "domain", "params", "variants", "conventions", "surrogate_gradient",
     "special_cases", "claims", "references", "implementations", "jacobian", "threshold", "mask",
+    "known_failures",
 }
 _REQUIRED = ("id", "name", "kind", "family", "summary", "formula", "references")
 _PARAM_FIELDS = {"default", "range", "trainable", "description"}
@@ -58,10 +61,11 @@ _VARIANT_FIELDS = {"formula", "description", "params"}
 _CONVENTION_FIELDS = {"at", "derivative", "description"}
 _SPECIAL_FIELDS = {"input", "value", "derivative", "variant"}
 _REFERENCE_FIELDS = {"title", "authors", "year", "arxiv", "doi", "url", "note"}
-_IMPLEMENTATION_FIELDS = {"framework", "function", "variant", "kwargs", "params", "note"}
+_IMPLEMENTATION_FIELDS = {"framework", "function", "variant", "kwargs", "params", "note", "disagreement", "rtol"}
 _THRESHOLD_FIELDS = {"name", "equation", "bracket", "description"}
 _MASK_FIELDS = {"rule", "value", "fully_masked", "description"}
 _MASK_RULES = ("limit", "remove")
+_KNOWN_FAILURE_FIELDS = {"check", "reason", "variant", "dtype", "output"}
 
 #: Claim name -> validator of its value (returns the normalized value or raises ValueError).
 CLAIM_KEYS: dict[str, Any] = {}
@@ -467,6 +471,7 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
         problems.add(source, entry_id, "domain", str(exc))
         domain = Interval.real_line()
 
+    known_failures = _parse_known_failures(raw.get("known_failures"), raw_variants, source, entry_id, problems)
     aliases = _string_list(raw.get("aliases"), source, entry_id, "aliases", problems)
     tags = _string_list(raw.get("tags"), source, entry_id, "tags", problems)
     if len(problems.items) > before or expr is None:
@@ -496,8 +501,36 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
         jacobian_formula=jacobian_formula,
         threshold=threshold,
         mask=mask,
+        known_failures=known_failures,
         formula=tuple(raw["formula"]) if isinstance(raw["formula"], list) else raw["formula"],
     )
+
+
+def _parse_known_failures(value: Any, variants: dict, source: str, entry_id: str, problems: _Problems) -> tuple[KnownFailure, ...]:
+    rows = []
+    for k, spec in enumerate(_table_list(value, _KNOWN_FAILURE_FIELDS, source, entry_id, "known_failures", problems)):
+        where = f"known_failures[{k}]"
+        check, reason = spec.get("check"), spec.get("reason")
+        if check not in KNOWN_FAILURE_CHECKS:
+            problems.add(source, entry_id, f"{where}.check", f"must be one of {', '.join(KNOWN_FAILURE_CHECKS)}, got {check!r}")
+            continue
+        if not isinstance(reason, str) or len(reason.strip()) < 20:
+            problems.add(source, entry_id, f"{where}.reason", "must say why, in a sentence (20+ characters)")
+            continue
+        variant = spec.get("variant")
+        if variant is not None and variant not in variants:
+            problems.add(source, entry_id, f"{where}.variant", f"unknown variant {variant!r}")
+            continue
+        dtype, output = spec.get("dtype"), spec.get("output")
+        if check == "accuracy":
+            if dtype not in ("float32", "float64") or output not in ("value", "derivative"):
+                problems.add(source, entry_id, where, "an accuracy row needs dtype (float32/float64) and output (value/derivative)")
+                continue
+        elif dtype is not None or output is not None:
+            problems.add(source, entry_id, where, f"dtype and output belong to accuracy rows, not to {check!r}")
+            continue
+        rows.append(KnownFailure(check, reason.strip(), variant, dtype, output))
+    return tuple(rows)
 
 
 def _unbound_row_names(expr: sp.Basic, variables: Sequence[str]) -> list[str]:

@@ -31,7 +31,10 @@ def test_wheel_contains_the_three_packages_and_the_catalog(wheel):
     assert "funclib/__init__.py" in names
     assert "funclib/catalog/__init__.py" in names
     assert "funclib/verify/__init__.py" in names
-    assert "funclib/catalog/properties.json" in names
+    sidecars = {n for n in names if n.startswith("funclib/catalog/") and n.endswith(".properties.json")}
+    assert {n.removeprefix("funclib/catalog/") for n in sidecars} == {
+        str(p.relative_to(ROOT / "catalog")) for p in (ROOT / "catalog").rglob("*.properties.json")}
+    assert sidecars  # the committed proofs ship with the package
     tomls = {n for n in names if n.startswith("funclib/catalog/") and n.endswith(".toml")}
     sources = {str(p.relative_to(ROOT / "catalog")) for p in (ROOT / "catalog").rglob("*.toml")}
     assert {n.removeprefix("funclib/catalog/") for n in tomls} == sources

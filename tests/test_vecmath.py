@@ -22,7 +22,7 @@ numba = pytest.importorskip("numba")
 from funclib.accuracy import VECMATH_REFERENCES, sample_points, ulp_error, vecmath_reference  # noqa: E402
 from funclib.kernels import coefficients as C  # noqa: E402
 from funclib.kernels import remez, vecmath  # noqa: E402
-from funclib.kernels.intrinsics import host_features  # noqa: E402
+from funclib.kernels.intrinsics import vector_registers  # noqa: E402
 
 DTYPES = ("float64", "float32")
 
@@ -118,7 +118,7 @@ def _packed_instructions(asm: str, dtype: str) -> int:
     """Count packed arithmetic instructions on vector registers for this CPU."""
     suffix = "pd" if dtype == "float64" else "ps"
     ops = r"v?(?:fmadd\w*|fnmadd\w*|fmsub\w*|mul|add|sub|div|blendv|and|max|min)" + suffix
-    regs = "zmm" if "avx512f" in host_features() else "ymm" if "avx" in host_features() else "xmm"
+    regs = "(?:" + "|".join(vector_registers()) + ")"
     return len(re.findall(rf"\b{ops}\b[^\n]*%{regs}", asm))
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "madd",
     "HAS_FMA",
     "host_features",
+    "vector_registers",
 ]
 
 
@@ -34,6 +35,23 @@ def host_features() -> set[str]:
 
 
 HAS_FMA: bool = "fma" in host_features()
+
+
+def vector_registers() -> tuple[str, ...]:
+    """The SIMD register classes a vectorized kernel loop may use on this CPU.
+
+    The kernels are built for the host CPU at the vector width LLVM's cost model prefers for
+    it: on AVX-512 hosts that is 256 bits (``ymm``) for CPUs tuned with ``prefer-256-bit``
+    (Intel Xeons from Skylake-SP to Rocket Lake, where 512-bit instructions lower the clock)
+    and 512 bits (``zmm``) for others; on AVX/AVX2 hosts 256 bits; otherwise SSE's 128 bits.
+    A loop counts as vectorized when its packed arithmetic uses one of these classes.
+    """
+    features = host_features()
+    if "avx512f" in features:
+        return ("zmm", "ymm")
+    if "avx" in features:
+        return ("ymm",)
+    return ("xmm",)
 
 
 def _int_to_width(builder, value, ty, width: int):
