@@ -174,6 +174,19 @@ class KnownFailure:
 
 
 @dataclass(frozen=True)
+class Coincidence:
+    """A declared equality at default parameters with another entry (or ``entry:variant``).
+
+    Parametric families meet at their defaults (xGELU with alpha = 0 is GELU, CELU with
+    alpha = 1 is ELU); the duplicate screen (:mod:`funclib.duplicates`) accepts exactly the
+    pairs declared this way and checks that each declaration is true.
+    """
+
+    entry: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Reference:
     """A paper or other source."""
 
@@ -237,6 +250,7 @@ class Entry:
     threshold: Threshold | None = None
     mask: Mask | None = None
     known_failures: tuple[KnownFailure, ...] = ()
+    coincides: tuple[Coincidence, ...] = ()
 
     # -- identity -----------------------------------------------------------------------
     def __repr__(self) -> str:

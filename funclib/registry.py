@@ -24,6 +24,7 @@ from .entry import (
     KINDS,
     KNOWN_FAILURE_CHECKS,
     VECTOR_KINDS,
+    Coincidence,
     Convention,
     Entry,
     KnownFailure,
@@ -53,7 +54,7 @@ _ENTRY_FIELDS = {
     "id", "name", "aliases", "kind", "family", "tags", "summary", "description", "variables",
     "formula", "domain", "params", "variants", "conventions", "surrogate_gradient",
     "special_cases", "claims", "references", "implementations", "jacobian", "threshold", "mask",
-    "known_failures",
+    "known_failures", "coincides",
 }
 _REQUIRED = ("id", "name", "kind", "family", "summary", "formula", "references")
 _PARAM_FIELDS = {"default", "range", "trainable", "description"}
@@ -66,6 +67,7 @@ _THRESHOLD_FIELDS = {"name", "equation", "bracket", "description"}
 _MASK_FIELDS = {"rule", "value", "fully_masked", "description"}
 _MASK_RULES = ("limit", "remove")
 _KNOWN_FAILURE_FIELDS = {"check", "reason", "variant", "dtype", "output"}
+_COINCIDES_FIELDS = {"entry", "reason"}
 
 #: Claim name -> validator of its value (returns the normalized value or raises ValueError).
 CLAIM_KEYS: dict[str, Any] = {}
@@ -472,6 +474,7 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
         domain = Interval.real_line()
 
     known_failures = _parse_known_failures(raw.get("known_failures"), raw_variants, source, entry_id, problems)
+    coincides = _parse_coincides(raw.get("coincides"), source, entry_id, problems)
     aliases = _string_list(raw.get("aliases"), source, entry_id, "aliases", problems)
     tags = _string_list(raw.get("tags"), source, entry_id, "tags", problems)
     if len(problems.items) > before or expr is None:
@@ -502,6 +505,7 @@ def _build_entry(raw: dict, source: str, problems: _Problems) -> Entry | None:
         threshold=threshold,
         mask=mask,
         known_failures=known_failures,
+        coincides=coincides,
         formula=tuple(raw["formula"]) if isinstance(raw["formula"], list) else raw["formula"],
     )
 
@@ -530,6 +534,22 @@ def _parse_known_failures(value: Any, variants: dict, source: str, entry_id: str
             problems.add(source, entry_id, where, f"dtype and output belong to accuracy rows, not to {check!r}")
             continue
         rows.append(KnownFailure(check, reason.strip(), variant, dtype, output))
+    return tuple(rows)
+
+
+def _parse_coincides(value: Any, source: str, entry_id: str, problems: _Problems) -> tuple[Coincidence, ...]:
+    """``coincides = [{entry, reason}]``; the other entry's existence is checked by the
+    duplicate screen, which sees the whole catalog."""
+    rows = []
+    for k, spec in enumerate(_table_list(value, _COINCIDES_FIELDS, source, entry_id, "coincides", problems)):
+        other, reason = spec.get("entry"), spec.get("reason")
+        if not isinstance(other, str) or not re.match(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_]+)?$", other):
+            problems.add(source, entry_id, f"coincides[{k}].entry", f"must be an entry id or id:variant, got {other!r}")
+            continue
+        if not isinstance(reason, str) or len(reason.strip()) < 10:
+            problems.add(source, entry_id, f"coincides[{k}].reason", "must say why the two are equal at the defaults")
+            continue
+        rows.append(Coincidence(other, reason.strip()))
     return tuple(rows)
 
 
