@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import funclib
+from catalog_sample import slow_entries
 from funclib.accuracy import (
     CATALOG_SAMPLE,
     TARGET_ULP,
@@ -130,7 +131,7 @@ def test_sample_within_target(name, dtype, output):
 @pytest.mark.slow
 @pytest.mark.parametrize("output", ["value", "derivative"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("case", [(e, v) for e in ELEMENTWISE for v in (None, *e.variants)],
+@pytest.mark.parametrize("case", [(e, v) for e in slow_entries(ELEMENTWISE) for v in (None, *e.variants)],
                          ids=lambda c: f"{c[0].id}[{c[1]}]")
 def test_catalog_within_target(case, dtype, output, request):
     reason = KNOWN.get((case[0].id, case[1], dtype, output))
