@@ -26,6 +26,7 @@ import numpy as np
 from .. import registry
 from .reference import NORMALIZERS, _softmax, evaluate, prepare_rows, softpick_terms
 from .sparse import entmax_support_weights
+from .breadth import JACOBIANS as BREADTH_JACOBIANS
 
 __all__ = ["jacobian"]
 
@@ -41,6 +42,8 @@ def _sparse(p: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def _rows_jacobian(entry_id: str, x: np.ndarray, y: np.ndarray, mask: np.ndarray, p: dict) -> np.ndarray:
+    if entry_id in BREADTH_JACOBIANS:  # the breadth maps (funclib.rowwise.breadth)
+        return BREADTH_JACOBIANS[entry_id](x, y, mask, p)
     n = x.shape[-1]
     eye = np.eye(n)
     if entry_id in ("softmax", "topk_softmax"):

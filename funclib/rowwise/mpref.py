@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import mpmath
 
 from .. import registry
+from .breadth import MP as BREADTH_MP
 
 __all__ = ["mp_reference"]
 
@@ -127,6 +128,8 @@ def _row(entry_id, x, p, g):
         return _entmax_row(x, mpmath.mpf(3) / 2)
     if entry_id == "entmax":
         return _entmax_row(x, p["alpha"])
+    if entry_id in BREADTH_MP:
+        return BREADTH_MP[entry_id](x, p)
     raise ValueError(f"no mpmath reference for {entry_id!r}")
 
 

@@ -169,6 +169,11 @@ NORMALIZERS: dict[str, Callable] = {
     "entmax": _entmax_rows,
 }
 
+# The breadth maps (issue 15) register their evaluators from their own module.
+from .breadth import FLOAT64 as _BREADTH_FLOAT64  # noqa: E402
+
+NORMALIZERS.update(_BREADTH_FLOAT64)
+
 #: Maps whose outputs are elementwise in the row: NaN stays where it is.
 ELEMENTWISE_IN_ROW = ("sigmoid_attention", "rela")
 

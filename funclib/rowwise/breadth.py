@@ -1,0 +1,291 @@
+r"""References of the breadth row-wise maps (issue 15): float64, mpmath and closed-form Jacobians.
+
+Three registries, merged into :data:`funclib.rowwise.NORMALIZERS` and consulted by
+:func:`funclib.rowwise.mp_reference` and :func:`funclib.rowwise.jacobian`:
+
+* :data:`FLOAT64` -- ``f(rows, mask, params, extra)`` on rows with at least one finite entry and
+  no NaN; ``mask`` marks the ``-inf`` entries. For mask rule ``remove`` the functions leave the
+  masked entries out themselves (the caller then writes the entry's masked value there).
+* :data:`MP` -- ``f(row, params)`` on the unmasked sub-row, a list of ``mpf`` (one ``mpf`` for a
+  row reduction), written from the definition at the working precision.
+* :data:`JACOBIANS` -- ``f(rows, y, mask, params)``: the closed form of the catalog entry in
+  float64; masked rows/columns are zeroed by the caller.
+
+Every float64 evaluator is the stable form: exponentials of ``x - max(x)``, squares of ``x/M``
+with ``M = max|x|``, polynomial weights scaled by ``max(1, max|x|)^2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+
+from .sparse import entmax_support_weights, sparsemax_rows
+
+__all__ = ["FLOAT64", "MP", "JACOBIANS"]
+
+
+# -- float64 helpers ---------------------------------------------------------------------------
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    m = np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z - m)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _normalize(w: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Nonnegative weights (0 where masked) divided by their row sum."""
+    w = np.where(mask, 0.0, w)
+    return w / np.sum(w, axis=-1, keepdims=True)
+
+
+def _masked_max_abs(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.max(np.where(mask, 0.0, np.abs(x)), axis=-1, keepdims=True)
+
+
+def _count(mask: np.ndarray) -> np.ndarray:
+    return np.count_nonzero(~mask, axis=-1)[..., None].astype(np.float64)
+
+
+def _fill(x: np.ndarray, mask: np.ndarray, value: float = 0.0) -> np.ndarray:
+    return np.where(mask, value, x)
+
+
+def _stablemax_s(x: np.ndarray) -> np.ndarray:
+    neg = x < 0
+    return np.where(neg, 1.0 / (1.0 - np.where(neg, x, 0.0)), x + 1.0)
+
+
+def _stablemax_ds(x: np.ndarray) -> np.ndarray:
+    neg = x < 0
+    return np.where(neg, 1.0 / (1.0 - np.where(neg, x, 0.0)) ** 2, 1.0)
+
+
+def _softplus(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+# -- float64 evaluators ------------------------------------------------------------------------
+
+def _softmin(x, mask, p, extra):
+    # masked entries removed: -x would be +inf there
+    return _softmax(np.where(mask, -np.inf, -_fill(x, mask)))
+
+
+def _softmax_one(x, mask, p, extra):
+    m = np.maximum(np.max(x, axis=-1, keepdims=True), 0.0)
+    e = np.exp(x - m)
+    return e / (np.exp(-m) + np.sum(e, axis=-1, keepdims=True))
+
+
+def _stablemax(x, mask, p, extra):
+    s = _stablemax_s(_fill(x, mask))
+    s = np.where(mask, 0.0, s)
+    s = s / np.max(s, axis=-1, keepdims=True)  # avoids overflow of the sum for huge rows
+    return s / np.sum(s, axis=-1, keepdims=True)
+
+
+def _log_stablemax(x, mask, p, extra):
+    xf = _fill(x, mask)
+    neg = xf < 0
+    log_s = np.where(neg, -np.log1p(-np.where(neg, xf, 0.0)), np.log1p(np.where(neg, 0.0, xf)))
+    s = np.where(mask, 0.0, _stablemax_s(xf))
+    big = np.max(s, axis=-1, keepdims=True)
+    log_total = np.log(big) + np.log(np.sum(s / big, axis=-1, keepdims=True))
+    return log_s - log_total
+
+
+def _taylor_softmax(x, mask, p, extra):
+    xf = _fill(x, mask)
+    c = np.maximum(_masked_max_abs(x, mask), 1.0)
+    u = xf / c
+    w = 1.0 / c**2 + u / c + u * u / 2  # (1 + x + x^2/2)/c^2, no overflow
+    return _normalize(w, mask)
+
+
+def _spherical(x, mask, p, extra):
+    eps = p["eps"]
+    xf = _fill(x, mask)
+    m = np.maximum(_masked_max_abs(x, mask), np.sqrt(eps))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = xf / m
+        w = u * u + (eps / m**2 if eps > 0 else 0.0)  # m >= sqrt(eps): no overflow
+        return _normalize(w, mask)
+
+
+def _sigsoftmax(x, mask, p, extra):
+    xf = _fill(x, mask)
+    g = np.where(mask, -np.inf, xf - _softplus(-xf))  # x + log sigmoid(x)
+    return _softmax(g)
+
+
+def _at_or_above_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """[x_i >= mean of the unmasked entries], decided exactly: sum_j (x_j - x_i) <= 0, with the
+    float estimate trusted only where it is far from 0 and exact rationals elsewhere."""
+    xf = _fill(x, mask)
+    n = _count(mask)
+    c = np.maximum(_masked_max_abs(x, mask), 1e-300)
+    mean = np.sum(xf / c, axis=-1, keepdims=True) / n * c  # no overflow
+    keep = xf >= mean
+    close = np.abs(xf - mean) <= 1e-9 * c
+    for r, i in zip(*np.nonzero(close & ~mask)):
+        row = [Fraction(float(v)) for v in xf[r][~mask[r]]]
+        keep[r, i] = sum(row) <= len(row) * Fraction(float(xf[r, i]))  # exact rationals
+    return keep & ~mask
+
+
+def _ev_softmax(x, mask, p, extra):
+    keep = _at_or_above_mean(x, mask)
+    return _softmax(np.where(keep, _fill(x, mask), -np.inf))
+
+
+def _hardmax(x, mask, p, extra):
+    top = x == np.max(x, axis=-1, keepdims=True)
+    return top / np.sum(top, axis=-1, keepdims=True)
+
+
+def _centered_softmax(x, mask, p, extra):
+    n = _count(mask)
+    return np.where(mask, 0.0, _softmax(x / p["tau"]) - 1.0 / n)
+
+
+FLOAT64: dict[str, Callable] = {
+    "softmin": _softmin,
+    "softmax_one": _softmax_one,
+    "stablemax": _stablemax,
+    "log_stablemax": _log_stablemax,
+    "taylor_softmax": _taylor_softmax,
+    "spherical_softmax": _spherical,
+    "sigsoftmax": _sigsoftmax,
+    "ev_softmax": _ev_softmax,
+    "hardmax": _hardmax,
+    "centered_softmax": _centered_softmax,
+}
+
+
+# -- mpmath references (definitions, unmasked sub-row) -----------------------------------------
+
+def _mp_normalize(w):
+    total = mpmath.fsum(w)
+    return [v / total for v in w]
+
+
+def _mp_softmax(z):
+    m = max(z)
+    return _mp_normalize([mpmath.exp(v - m) for v in z])
+
+
+def _mp_s(v):
+    return v + 1 if v >= 0 else 1 / (1 - v)
+
+
+def _mp_sigmoid(v):
+    return 1 / (1 + mpmath.exp(-v))
+
+
+def _mp_ev_softmax(x, p):
+    mean = mpmath.fsum(x) / len(x)
+    keep = [v >= mean for v in x]
+    m = max(x)
+    return _mp_normalize([mpmath.exp(v - m) if k else mpmath.mpf(0) for v, k in zip(x, keep)])
+
+
+def _mp_hardmax(x, p):
+    m = max(x)
+    top = [1 if v == m else 0 for v in x]
+    return [mpmath.mpf(t) / sum(top) for t in top]
+
+
+def _mp_spherical(x, p):
+    w = [v * v + p["eps"] for v in x]
+    if mpmath.fsum(w) == 0:
+        return [mpmath.nan] * len(x)
+    return _mp_normalize(w)
+
+
+MP: dict[str, Callable] = {
+    "softmin": lambda x, p: _mp_softmax([-v for v in x]),
+    "softmax_one": lambda x, p: [mpmath.exp(v) / (1 + mpmath.fsum(mpmath.exp(u) for u in x)) for v in x],
+    "stablemax": lambda x, p: _mp_normalize([_mp_s(v) for v in x]),
+    "log_stablemax": lambda x, p: [mpmath.log(_mp_s(v)) - mpmath.log(mpmath.fsum(_mp_s(u) for u in x)) for v in x],
+    "taylor_softmax": lambda x, p: _mp_normalize([1 + v + v * v / 2 for v in x]),
+    "spherical_softmax": _mp_spherical,
+    # exp(x) sigmoid(x) directly, as the paper writes it (the max shift cancels exactly)
+    "sigsoftmax": lambda x, p: _mp_normalize([mpmath.exp(v - max(x)) * _mp_sigmoid(v) for v in x]),
+    "ev_softmax": _mp_ev_softmax,
+    "hardmax": _mp_hardmax,
+    "centered_softmax": lambda x, p: [v - mpmath.mpf(1) / len(x) for v in _mp_softmax([u / p["tau"] for u in x])],
+}
+
+
+# -- closed-form Jacobians (float64) -----------------------------------------------------------
+
+def _softmax_like(y: np.ndarray, scale) -> np.ndarray:
+    return scale * (y[..., :, None] * (np.eye(y.shape[-1]) - y[..., None, :]))
+
+
+def _jac_stablemax(x, y, mask, p):
+    xf = _fill(x, mask)
+    s = np.where(mask, 0.0, _stablemax_s(xf))
+    ds = np.where(mask, 0.0, _stablemax_ds(xf))
+    total = np.sum(s, axis=-1)[..., None, None]
+    eye = np.eye(x.shape[-1])
+    return (eye * ds[..., :, None] - y[..., :, None] * ds[..., None, :]) / total
+
+
+def _jac_log_stablemax(x, y, mask, p):
+    xf = _fill(x, mask)
+    s = np.where(mask, 0.0, _stablemax_s(xf))
+    ds = np.where(mask, 0.0, _stablemax_ds(xf))
+    total = np.sum(s, axis=-1)[..., None, None]
+    eye = np.eye(x.shape[-1])
+    ratio = np.where(xf >= 0, 1.0 / (1.0 + np.abs(xf)), 1.0 / (1.0 + np.abs(xf)))  # s'/s
+    return eye * ratio[..., :, None] - ds[..., None, :] / total
+
+
+def _jac_taylor(x, y, mask, p):
+    xf = _fill(x, mask)
+    total = np.sum(np.where(mask, 0.0, 1 + xf + xf * xf / 2), axis=-1)[..., None, None]
+    eye = np.eye(x.shape[-1])
+    d = np.where(mask, 0.0, 1 + xf)
+    return (eye * d[..., :, None] - y[..., :, None] * d[..., None, :]) / total
+
+
+def _jac_spherical(x, y, mask, p):
+    xf = _fill(x, mask)
+    total = np.sum(np.where(mask, 0.0, xf * xf + p["eps"]), axis=-1)[..., None, None]
+    eye = np.eye(x.shape[-1])
+    return 2 * (eye * xf[..., :, None] - y[..., :, None] * xf[..., None, :]) / total
+
+
+def _jac_sigsoftmax(x, y, mask, p):
+    d = 2 - _sigmoid(_fill(x, mask))
+    eye = np.eye(x.shape[-1])
+    return y[..., :, None] * (eye * d[..., :, None] - (y * d)[..., None, :])
+
+
+def _jac_centered(x, y, mask, p):
+    s = np.where(mask, 0.0, y + 1.0 / _count(mask))
+    return _softmax_like(s, 1.0 / p["tau"])
+
+
+JACOBIANS: dict[str, Callable] = {
+    "softmin": lambda x, y, mask, p: -_softmax_like(y, 1.0),
+    "softmax_one": lambda x, y, mask, p: _softmax_like(y, 1.0),
+    "stablemax": _jac_stablemax,
+    "log_stablemax": _jac_log_stablemax,
+    "taylor_softmax": _jac_taylor,
+    "spherical_softmax": _jac_spherical,
+    "sigsoftmax": _jac_sigsoftmax,
+    "ev_softmax": lambda x, y, mask, p: _softmax_like(y, 1.0),
+    "hardmax": lambda x, y, mask, p: np.zeros(x.shape + (x.shape[-1],)),
+    "centered_softmax": _jac_centered,
+}
