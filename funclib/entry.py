@@ -251,6 +251,8 @@ class Entry:
     mask: Mask | None = None
     known_failures: tuple[KnownFailure, ...] = ()
     coincides: tuple[Coincidence, ...] = ()
+    #: For a variant promoted to a function (``gelu:tanh``): (entry id, variant name).
+    parent: tuple[str, str] | None = None
 
     # -- identity -----------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -305,6 +307,38 @@ class Entry:
             for name, p in self.params.items()
         }
         return dataclasses.replace(self, params=new)
+
+    def variant_function(self, name: str) -> "Entry":
+        """The variant ``name`` as a function of its own (id ``"entry:variant"``).
+
+        It has what an entry has: its formula is the variant's, its parameters the entry's plus
+        the variant's, and it keeps the special cases, known failures and implementations
+        recorded for that variant. Its properties are the entry's proven variant properties (the
+        same cache slot) while the parameters are at their defaults. Claims belong to the main
+        formula and are not carried over.
+        """
+        v = self.variant(name)
+
+        def mine(items):
+            return tuple(dataclasses.replace(i, variant=None) for i in items if i.variant == name)
+
+        return dataclasses.replace(
+            self,
+            id=f"{self.id}:{name}",
+            name=f"{self.name} ({name})",
+            summary=v.description or self.summary,
+            formula=v.formula,
+            expr=v.expr,
+            params=self.all_params(name),
+            variants={},
+            special_cases=mine(self.special_cases),
+            known_failures=mine(self.known_failures),
+            implementations=tuple({k: val for k, val in i.items() if k != "variant"}
+                                  for i in self.implementations if i.get("variant") == name),
+            claims={},
+            coincides=(),
+            parent=(self.id, name),
+        )
 
     # -- formulas -----------------------------------------------------------------------
     def variant(self, name: str) -> Variant:
@@ -476,6 +510,13 @@ class Entry:
         """
         from .properties import properties_of
 
+        if self.parent is not None and variant is None and not recompute:
+            from .registry import get
+
+            base_id, name = self.parent
+            base = get(base_id)
+            if {n: p.default for n, p in base.all_params(name).items()} == {n: p.default for n, p in self.params.items()}:
+                return base.properties(name)  # the proven (cached) variant slot
         return properties_of(self, variant, recompute=recompute)
 
     def kernel(self, *, dtype="float64", outputs=("value", "derivative"), params=None, variant=None,

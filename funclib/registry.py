@@ -724,15 +724,23 @@ def entries(kind: str | None = None) -> list[Entry]:
 
 
 def get(name: str) -> Entry:
-    """The entry with this id or alias (case-insensitive, ``-`` and ``_`` equivalent).
+    """The entry with this id or alias (case-insensitive, ``-`` and ``_`` equivalent); a variant
+    as a function of its own with ``"entry:variant"`` (``"gelu:tanh"``).
 
     Raises
     ------
     UnknownEntryError
-        With close matches in the message.
+        With close matches in the message (an unknown variant lists the entry's variants).
     """
     catalog, index = _builtin()
     key = str(name).strip().lower().replace("-", "_")
+    base, sep, variant = key.partition(":")
+    if sep and base in index:
+        entry = catalog[index[base]]
+        matches = [v for v in entry.variants if v.lower().replace("-", "_") == variant.strip()]
+        if matches:
+            return entry.variant_function(matches[0])
+        raise UnknownEntryError(str(name), [f"{entry.id}:{v}" for v in entry.variants])
     if key in index:
         return catalog[index[key]]
     suggestions = difflib.get_close_matches(key, list(index), n=3, cutoff=0.6)
