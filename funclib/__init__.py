@@ -10,9 +10,36 @@ Look up a function, get its exact definition, derivative and proven properties::
 Everything about a function comes from its catalog entry (``catalog/*.toml``).
 """
 
-from .entry import Entry, ParameterError
-from .formula import FormulaError, parse_formula, to_formula
-from .registry import CatalogError, UnknownEntryError, entries, get, load_catalog, search
+from importlib import import_module
+
+#: Public names and the module that defines each: imported on first use (PEP 562), so that
+#: ``import funclib`` costs milliseconds and SymPy, NumPy and Numba load only when needed.
+_LAZY = {
+    "Entry": "entry",
+    "ParameterError": "entry",
+    "FormulaError": "formula",
+    "parse_formula": "formula",
+    "to_formula": "formula",
+    "CatalogError": "registry",
+    "UnknownEntryError": "registry",
+    "entries": "registry",
+    "get": "registry",
+    "load_catalog": "registry",
+    "search": "registry",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'funclib' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "Entry",

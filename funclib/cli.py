@@ -13,12 +13,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import sympy as sp
+from typing import TYPE_CHECKING
 
-from . import calculus, registry
-from .entry import Entry, ParameterError
-from .formula import FormulaError, make_symbol, parse_formula, to_formula
-from .properties import Properties
+from . import catalog_index
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .entry import Entry
+    from .properties import Properties
+
+# SymPy, the registry and the prover are imported by the commands that need them, so that
+# `funclib list`, `search` and `--help` answer from the catalog index in a fraction of a second.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -50,11 +54,15 @@ def _parse_params(items: Sequence[str]) -> dict[str, float]:
     return params
 
 
-def _properties_json(props: Properties) -> dict[str, Any]:
+def _properties_json(props: "Properties") -> dict[str, Any]:
     return {k: v.as_json() for k, v in props.facts.items()}
 
 
-def _entry_json(entry: Entry, *, with_properties: bool = True) -> dict[str, Any]:
+def _entry_json(entry: "Entry", *, with_properties: bool = True) -> dict[str, Any]:
+    import sympy as sp
+
+    from .formula import to_formula
+
     data: dict[str, Any] = {
         "id": entry.id,
         "name": entry.name,
@@ -102,7 +110,7 @@ def _entry_json(entry: Entry, *, with_properties: bool = True) -> dict[str, Any]
     return data
 
 
-def _print_properties(props: Properties, indent: str = "  ") -> None:
+def _print_properties(props: "Properties", indent: str = "  ") -> None:
     order = [
         "slope_bounds", "range", "monotonic", "lipschitz", "value_at_zero", "slope_at_zero",
         "limit_at_neg_inf", "limit_at_inf", "bounded_below", "bounded_above", "odd", "even",
@@ -114,7 +122,9 @@ def _print_properties(props: Properties, indent: str = "  ") -> None:
             print(f"{indent}{name:<17} {_fmt(fact.value):<34} [{fact.method}]")
 
 
-def _print_entry(entry: Entry) -> None:
+def _print_entry(entry: "Entry") -> None:
+    from .formula import to_formula
+
     print(f"{entry.name} ({entry.id}) — {entry.summary}")
     if entry.aliases:
         print(f"  aliases:    {', '.join(entry.aliases)}")
@@ -165,6 +175,8 @@ def _print_entry(entry: Entry) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from . import registry
+
     entry = registry.get(args.name)
     if args.params:
         entry = entry.with_params(**_parse_params(args.params))
@@ -175,8 +187,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _index_records(kind: str | None):
+    from .catalog_index import KINDS
+
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+    records = catalog_index.catalog_index().records.values()
+    return sorted((r for r in records if kind is None or r.kind == kind), key=lambda r: r.id)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    found = registry.entries(args.kind)
+    found = _index_records(args.kind)
     if args.json:
         print(json.dumps([{"id": e.id, "name": e.name, "kind": e.kind, "family": e.family, "summary": e.summary} for e in found], indent=1))
     else:
@@ -186,7 +207,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    found = registry.search(" ".join(args.text), tag=args.tag, kind=args.kind, property=args.property)
+    if args.property is None:  # words, tags and kinds: answered from the index
+        words = " ".join(args.text).lower().split()
+        found = [r for r in _index_records(args.kind)
+                 if all(w in r.haystack() for w in words)
+                 and (args.tag is None or args.tag.lower() in (t.lower() for t in r.tags))]
+    else:
+        from . import registry
+
+        found = registry.search(" ".join(args.text), tag=args.tag, kind=args.kind, property=args.property)
     if args.json:
         print(json.dumps([{"id": e.id, "name": e.name, "kind": e.kind, "summary": e.summary} for e in found], indent=1))
     else:
@@ -198,6 +227,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    import sympy as sp
+
+    from . import calculus, registry
+    from .formula import make_symbol, parse_formula, to_formula
+
     params = _parse_params(args.params)
     try:
         entry = registry.get(args.target)
@@ -243,12 +277,14 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         target = r.entry or "-"
         print(f"{r.id:<34} {r.status:<13} {target:<28} {r.reason}")
     print(f"{counts['covered']} of {counts['total']} targets covered ("
-          + ", ".join(f"{counts[s]} {s}" for s in coverage.STATUSES) + f"); {len(registry.entries())} catalog entries",
+          + ", ".join(f"{counts[s]} {s}" for s in coverage.STATUSES) + f"); {len(catalog_index.catalog_index().records)} catalog entries",
           file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
+    from . import registry
+
     entry = registry.get("gelu")
     props = entry.properties()
     if args.json:
@@ -275,7 +311,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
         if hasattr(module, "tour"):
             print()
             module.tour()
-    print(f"\n{len(registry.entries())} functions in the catalog; try `funclib show mish`, `funclib search sigmoid`.")
+    print(f"\n{len(catalog_index.catalog_index().records)} functions in the catalog; try `funclib show mish`, `funclib search sigmoid`.")
     return EXIT_OK
 
 
@@ -339,13 +375,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
-    except registry.CatalogError as exc:  # a broken catalog, not bad input: listed before ValueError
+    except BrokenPipeError:
+        # The reader went away (`funclib list | head`): not an error of ours. Point stdout at
+        # /dev/null so that the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - classified below; anything else propagates
+        return _report(exc)
+
+
+def _report(exc: Exception) -> int:
+    """One line on stderr and the documented exit status for a known error; re-raise others.
+
+    The error classes are imported here, not at start-up: a command that raised one of them has
+    imported its module already.
+    """
+    from .entry import ParameterError
+    from .formula import FormulaError
+    from .registry import CatalogError, UnknownEntryError
+
+    if isinstance(exc, CatalogError):  # a broken catalog, not bad input: before ValueError
         print(f"funclib: catalog error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except (UsageError, registry.UnknownEntryError, FormulaError, ParameterError, KeyError, ValueError, TypeError) as exc:
-        message = str(exc).strip().strip("'\"").splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, (UsageError, UnknownEntryError, FormulaError, ParameterError, KeyError, ValueError, TypeError)):
+        text = exc.args[0] if type(exc) is KeyError and exc.args and isinstance(exc.args[0], str) else str(exc)
+        message = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         print(f"funclib: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    raise exc
 
 
 if __name__ == "__main__":  # pragma: no cover

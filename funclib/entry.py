@@ -39,10 +39,8 @@ __all__ = [
     "ParameterError",
 ]
 
-KINDS = ("elementwise", "rowwise", "gated", "grouped", "attention")
-
-#: Kinds whose formulas are written over row vectors with row reductions (``x_i``, ``sum(x)``).
-VECTOR_KINDS = ("rowwise", "attention")
+# One definition of the kinds, shared with the catalog index (which must not import SymPy).
+from .catalog_index import KINDS, VECTOR_KINDS  # noqa: E402
 
 
 class ParameterError(ValueError):

@@ -60,8 +60,20 @@ import math
 
 import mpmath
 import numpy as np
-import scipy.special as sc
 import sympy as sp
+
+
+class _LazySciPySpecial:
+    """``scipy.special``, imported on first use: the float64 evaluator needs it, looking up an
+    entry does not (it costs a large share of ``funclib show``'s start-up)."""
+
+    def __getattr__(self, name: str):
+        import scipy.special
+
+        return getattr(scipy.special, name)
+
+
+sc = _LazySciPySpecial()
 
 __all__ = [
     "mittag_leffler",

@@ -35,6 +35,7 @@ from .entry import (
     Threshold,
     Variant,
 )
+from .catalog_index import IndexRecord, catalog_files, catalog_index
 from .formula import FormulaError, RowMax, RowMin, RowSum, parse_formula
 from .ranges import Interval, parse_number
 
@@ -44,7 +45,9 @@ __all__ = [
     "load_catalog",
     "entries",
     "get",
+    "index",
     "search",
+    "search_index",
     "CLAIM_KEYS",
 ]
 
@@ -641,18 +644,7 @@ def _parse_mask(raw: Any, source: str, entry_id: str, problems: _Problems) -> Ma
 
 def _catalog_files() -> list[tuple[str, str]]:
     """(display path, text) of every TOML file in the installed ``funclib.catalog`` package."""
-    root = resources.files("funclib.catalog")
-    found: list[tuple[str, str]] = []
-
-    def walk(node, prefix: str) -> None:
-        for child in sorted(node.iterdir(), key=lambda c: c.name):
-            if child.is_dir() and not child.name.startswith(("_", ".")):
-                walk(child, f"{prefix}{child.name}/")
-            elif child.name.endswith(".toml"):
-                found.append((f"catalog/{prefix}{child.name}", child.read_text(encoding="utf-8")))
-
-    walk(root, "")
-    return found
+    return [(source, data.decode("utf-8")) for source, data in catalog_files()]
 
 
 def load_catalog(paths: Iterable[str | Path] | None = None) -> dict[str, Entry]:
@@ -705,14 +697,45 @@ def load_catalog(paths: Iterable[str | Path] | None = None) -> dict[str, Entry]:
     return result
 
 
+#: Entries built one at a time by :func:`get` (before or without the full catalog load).
+_BUILT: dict[str, Entry] = {}
+
+
 @lru_cache(maxsize=1)
 def _builtin() -> tuple[dict[str, Entry], dict[str, str]]:
+    """The whole built-in catalog, loaded and validated (every formula parsed)."""
     catalog = load_catalog()
+    for entry_id, entry in _BUILT.items():  # keep one object per entry
+        if entry_id in catalog:
+            catalog[entry_id] = entry
     index = {}
     for entry in catalog.values():
         for name in (entry.id, *entry.aliases):
             index[name.lower()] = entry.id
     return catalog, index
+
+
+def _entry(entry_id: str) -> Entry:
+    """One built-in entry by id, parsed on first use (the rest of the catalog is not)."""
+    if _builtin.cache_info().currsize:
+        return _builtin()[0][entry_id]
+    if entry_id not in _BUILT:
+        idx = catalog_index()
+        problems = _Problems()
+        entry = _build_entry(idx.raw_entry(entry_id), idx.records[entry_id].source, problems)
+        if problems.items or entry is None:
+            raise CatalogError(problems.items or [f"entry {entry_id!r} could not be built"])
+        _BUILT[entry_id] = entry
+    return _BUILT[entry_id]
+
+
+def index(kind: str | None = None) -> list[IndexRecord]:
+    """Index records of the built-in entries (optionally of one ``kind``), sorted by id: ids,
+    names, aliases, summaries, tags, without parsing any formula (fast at any catalog size)."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+    records = catalog_index().records.values()
+    return sorted((r for r in records if kind is None or r.kind == kind), key=lambda r: r.id)
 
 
 def entries(kind: str | None = None) -> list[Entry]:
@@ -727,25 +750,42 @@ def get(name: str) -> Entry:
     """The entry with this id or alias (case-insensitive, ``-`` and ``_`` equivalent); a variant
     as a function of its own with ``"entry:variant"`` (``"gelu:tanh"``).
 
+    Only this entry's formulas are parsed (the catalog index finds it).
+
     Raises
     ------
     UnknownEntryError
         With close matches in the message (an unknown variant lists the entry's variants).
     """
-    catalog, index = _builtin()
+    names = catalog_index().names
     key = str(name).strip().lower().replace("-", "_")
     base, sep, variant = key.partition(":")
-    if sep and base in index:
-        entry = catalog[index[base]]
+    if sep and base in names:
+        entry = _entry(names[base])
         matches = [v for v in entry.variants if v.lower().replace("-", "_") == variant.strip()]
         if matches:
             return entry.variant_function(matches[0])
         raise UnknownEntryError(str(name), [f"{entry.id}:{v}" for v in entry.variants])
-    if key in index:
-        return catalog[index[key]]
-    suggestions = difflib.get_close_matches(key, list(index), n=3, cutoff=0.6)
-    return_ids = list(dict.fromkeys(index[s] if s == index[s] else f"{s} ({index[s]})" for s in suggestions))
+    if key in names:
+        return _entry(names[key])
+    suggestions = difflib.get_close_matches(key, list(names), n=5, cutoff=0.6)
+    return_ids = list(dict.fromkeys(names[s] if s == names[s] else f"{s} ({names[s]})" for s in suggestions))
     raise UnknownEntryError(str(name), return_ids)
+
+
+def search_index(text: str | None = None, *, tag: str | None = None, kind: str | None = None) -> list[IndexRecord]:
+    """Index records matching every word of ``text`` (in id, name, aliases, family, tags,
+    summary or description), ``tag`` and ``kind``; no formula is parsed."""
+    words = (text or "").lower().split()
+    found = []
+    for record in index(kind):
+        haystack = record.haystack()
+        if any(w not in haystack for w in words):
+            continue
+        if tag is not None and tag.lower() not in (t.lower() for t in record.tags):
+            continue
+        found.append(record)
+    return found
 
 
 _PROPERTY_FILTERS = {
@@ -788,16 +828,9 @@ def search(
     """
     if property is not None and property not in _PROPERTY_FILTERS:
         raise ValueError(f"unknown property {property!r}; known: {', '.join(_PROPERTY_FILTERS)}")
-    words = (text or "").lower().split()
     found = []
-    for entry in entries(kind):
-        haystack = " ".join(
-            [entry.id, entry.name, entry.family, entry.summary, entry.description, *entry.aliases, *entry.tags]
-        ).lower()
-        if any(w not in haystack for w in words):
-            continue
-        if tag is not None and tag.lower() not in (t.lower() for t in entry.tags):
-            continue
+    for record in search_index(text, tag=tag, kind=kind):
+        entry = _entry(record.id)
         if property is not None:
             if entry.kind != "elementwise" or not _PROPERTY_FILTERS[property](entry.properties()):
                 continue

@@ -12,22 +12,38 @@ a solve, then certification of the returned multipliers in float64 (Cholesky wit
 margins), and a sandwich of naive, closed-form and lower bounds. See ``docs/verify.md``.
 """
 
-from .activations import (
-    Activation,
-    EstimatedBoundError,
-    NotSlopeRestrictedError,
-    SlopeBound,
-    activation,
-    slope_bound,
-)
-from .api import lipschitz
-from .certify import Certificate, VerificationError, certify
-from .loaders import from_torch, load, load_mat, load_npz, save_npz
-from .lower import exact_lipschitz_pl, jacobian, lower_bound
-from .network import Network, NetworkError
-from .result import LipschitzResult
-from .solvers import available_solvers
-from .structure import LipSDP
+from importlib import import_module
+
+#: Public names and their modules, imported on first use (PEP 562): ``funclib lipschitz`` and
+#: the CLI's other commands do not pay for SciPy and the solvers until they verify something.
+_LAZY = {
+    "Activation": "activations", "EstimatedBoundError": "activations",
+    "NotSlopeRestrictedError": "activations", "SlopeBound": "activations",
+    "activation": "activations", "slope_bound": "activations",
+    "lipschitz": "api",
+    "Certificate": "certify", "VerificationError": "certify", "certify": "certify",
+    "from_torch": "loaders", "load": "loaders", "load_mat": "loaders", "load_npz": "loaders",
+    "save_npz": "loaders",
+    "exact_lipschitz_pl": "lower", "jacobian": "lower", "lower_bound": "lower",
+    "Network": "network", "NetworkError": "network",
+    "LipschitzResult": "result",
+    "available_solvers": "solvers",
+    "LipSDP": "structure",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'funclib.verify' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Activation",

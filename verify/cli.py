@@ -10,8 +10,6 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
 __all__ = ["add_commands", "cmd_lipschitz", "tour", "tour_network"]
 
 
@@ -80,6 +78,8 @@ def add_commands(add) -> None:
 def tour_network():
     """The tour's small built-in network: 4-16-16-2, ReLU, fixed seed."""
     from .network import Network
+
+    import numpy as np
 
     rng = np.random.default_rng(2024)
     dims = (4, 16, 16, 2)
