@@ -751,9 +751,28 @@ def load_cache() -> dict[str, Any]:
     return _load_cache_memo()
 
 
+@lru_cache(maxsize=None)
+def _sidecar(rel: str) -> dict[str, Any]:
+    """One sidecar (``relu_family.properties.json``), or {} when absent or damaged."""
+    try:
+        return json.loads(resources.files("funclib.catalog").joinpath(rel).read_text(encoding="utf-8"))
+    except (FileNotFoundError, OSError, json.JSONDecodeError):
+        return {}  # recomputed, never trusted
+
+
+def _cached_slot(entry: "Entry") -> dict[str, Any]:
+    """The cache slot of a built-in entry, reading only its own catalog file's sidecar."""
+    try:
+        rel = cache_file_for(entry.source)
+    except ValueError:
+        return {}  # a user's catalog file: no committed proofs
+    return _sidecar(rel).get(entry.id, {})
+
+
 def clear_cache_memo() -> None:
     """Forget the loaded cache (after the sidecars were rewritten)."""
     _load_cache_memo.cache_clear()
+    _sidecar.cache_clear()
     _MEMO.clear()
 
 
@@ -766,7 +785,7 @@ def properties_of(entry: "Entry", variant: str | None = None, *, recompute: bool
     if not recompute and memo_key in _MEMO:
         return _MEMO[memo_key]
     if not recompute:
-        cached = load_cache().get(entry.id, {})
+        cached = _cached_slot(entry)
         slot = cached.get("variants", {}).get(variant) if variant else cached.get("default")
         if slot is not None and cached.get("key") == cache_key(entry):
             props = Properties.from_json(slot)
