@@ -6,7 +6,8 @@ Three registries, merged into :data:`funclib.rowwise.NORMALIZERS` and consulted 
 * :data:`FLOAT64` -- ``f(rows, mask, params, extra)`` on rows with at least one finite entry and
   no NaN; ``mask`` marks the ``-inf`` entries. For mask rule ``remove`` the functions leave the
   masked entries out themselves (the caller then writes the entry's masked value there).
-* :data:`MP` -- ``f(row, params)`` on the unmasked sub-row, a list of ``mpf`` (one ``mpf`` for a
+* :data:`MP` -- ``f(row, params)`` on the unmasked sub-row (``params["n_full"]`` is the full row
+  length for the ids in :data:`FULL_LENGTH`), a list of ``mpf`` (one ``mpf`` for a
   row reduction), written from the definition at the working precision.
 * :data:`JACOBIANS` -- ``f(rows, y, mask, params)``: the closed form of the catalog entry in
   float64; masked rows/columns are zeroed by the caller.
@@ -25,7 +26,11 @@ import numpy as np
 
 from .sparse import entmax_support_weights, sparsemax_rows
 
-__all__ = ["FLOAT64", "MP", "JACOBIANS"]
+__all__ = ["FLOAT64", "MP", "JACOBIANS", "FULL_LENGTH"]
+
+#: Maps with mask rule "limit" whose formula uses n: the mpmath reference (which sees the
+#: unmasked sub-row) receives the full row length as the parameter ``n_full``.
+FULL_LENGTH = frozenset({"mellowmax"})
 
 
 # -- float64 helpers ---------------------------------------------------------------------------
@@ -157,7 +162,101 @@ def _centered_softmax(x, mask, p, extra):
     return np.where(mask, 0.0, _softmax(x / p["tau"]) - 1.0 / n)
 
 
+def _l2_normalize(x, mask, p, extra):
+    xf = _fill(x, mask)
+    m = _masked_max_abs(x, mask)
+    safe = np.where(m > 0, m, 1.0)
+    u = xf / safe
+    norm_over_m = np.sqrt(np.sum(u * u, axis=-1, keepdims=True))
+    with np.errstate(over="ignore"):
+        floor = p["eps"] / safe  # max(||x||, eps)/m; inf for subnormal m: y = 0 (|y| < 1e-300)
+    return np.where(m > 0, u / np.maximum(norm_over_m, floor), 0.0)
+
+
+def _rms_normalize(x, mask, p, extra):
+    xf = _fill(x, mask)
+    n = _count(mask)
+    m = np.maximum(_masked_max_abs(x, mask), 1.0)  # scale only rows that could overflow
+    u = xf / m
+    return u / np.sqrt(np.sum(u * u, axis=-1, keepdims=True) / n + p["eps"] / m**2)
+
+
+def _masked_mean(x, mask):
+    xf = _fill(x, mask)
+    c = np.maximum(_masked_max_abs(x, mask), 1e-300)
+    return np.sum(xf / c, axis=-1, keepdims=True) / _count(mask) * c
+
+
+def _standardize(x, mask, p, extra):
+    xf = _fill(x, mask)
+    n = _count(mask)
+    d = np.where(mask, 0.0, xf - _masked_mean(x, mask))
+    m = np.maximum(np.max(np.abs(d), axis=-1, keepdims=True), 1.0)
+    u = d / m
+    return u / np.sqrt(np.sum(u * u, axis=-1, keepdims=True) / n + p["eps"] / m**2)
+
+
+def _integer_k(name, k):
+    if int(k) != k:
+        raise ValueError(f"{name}: k must be an integer, got {k!r}")
+    return int(k)
+
+
+def _kept_topk(x, mask, k):
+    """[fewer than k unmasked entries are strictly larger] (ties at the k-th value all kept)."""
+    z = np.where(mask, -np.inf, x)
+    n = z.shape[-1]
+    if k >= n:
+        return ~mask
+    kth = -np.partition(-z, k - 1, axis=-1)[..., k - 1 : k]
+    return (z >= kth) & ~mask
+
+
+def _kwta(x, mask, p, extra):
+    keep = _kept_topk(x, mask, _integer_k("kwta", p["k"]))
+    return np.where(keep, _fill(x, mask), 0.0)
+
+
+def _ab_relu(x, mask, p, extra):
+    return np.where(mask, 0.0, np.maximum(_fill(x, mask) - _masked_mean(x, mask), 0.0))
+
+
+def _sparsegen_lin(x, mask, p, extra):
+    return sparsemax_rows(x / (1.0 - p["lam"]))[0]
+
+
+def _relu_seqlen(x, mask, p, extra):
+    return np.where(mask, 0.0, np.maximum(_fill(x, mask), 0.0) / _count(mask))
+
+
+def _relu2_attention(x, mask, p, extra):
+    return np.where(mask, 0.0, np.maximum(_fill(x, mask) / _count(mask), 0.0) ** 2)
+
+
+def _boltzmann(x, mask, p, extra):
+    m = np.max(x, axis=-1, keepdims=True)
+    d = np.where(mask, 0.0, x - m)
+    w = np.where(mask, 0.0, np.exp(p["beta"] * d))
+    return (m + np.sum(d * w, axis=-1, keepdims=True) / np.sum(w, axis=-1, keepdims=True))[..., 0]
+
+
+def _mellowmax(x, mask, p, extra):
+    m = np.max(x, axis=-1, keepdims=True)
+    w = np.where(mask, 0.0, np.exp(p["omega"] * np.where(mask, 0.0, x - m)))
+    return (m + np.log(np.sum(w, axis=-1, keepdims=True) / x.shape[-1]) / p["omega"])[..., 0]
+
+
 FLOAT64: dict[str, Callable] = {
+    "l2_normalize": _l2_normalize,
+    "rms_normalize": _rms_normalize,
+    "standardize": _standardize,
+    "sparsegen_lin": _sparsegen_lin,
+    "kwta": _kwta,
+    "ab_relu": _ab_relu,
+    "relu_seqlen_attention": _relu_seqlen,
+    "relu2_attention": _relu2_attention,
+    "boltzmann_operator": _boltzmann,
+    "mellowmax": _mellowmax,
     "softmin": _softmin,
     "softmax_one": _softmax_one,
     "stablemax": _stablemax,
@@ -211,7 +310,48 @@ def _mp_spherical(x, p):
     return _mp_normalize(w)
 
 
+def _mp_mean(x):
+    return mpmath.fsum(x) / len(x)
+
+
+def _mp_l2(x, p):
+    norm = mpmath.sqrt(mpmath.fsum(v * v for v in x))
+    return [v / max(norm, p["eps"]) for v in x]
+
+
+def _mp_standardize(x, p):
+    mu = _mp_mean(x)
+    var = mpmath.fsum((v - mu) ** 2 for v in x) / len(x)
+    return [(v - mu) / mpmath.sqrt(var + p["eps"]) for v in x]
+
+
+def _mp_kwta(x, p):
+    k = p["k"]
+    return [v if sum(1 for u in x if u > v) < k else mpmath.mpf(0) for v in x]
+
+
+def _mp_sparsegen(x, p):
+    from .mpref import _entmax_row
+
+    return _entmax_row([v / (1 - p["lam"]) for v in x], 2)
+
+
+def _mp_boltzmann(x, p):
+    w = [mpmath.exp(p["beta"] * (v - max(x))) for v in x]
+    return mpmath.fsum(v * u for v, u in zip(x, w)) / mpmath.fsum(w)
+
+
 MP: dict[str, Callable] = {
+    "l2_normalize": _mp_l2,
+    "rms_normalize": lambda x, p: [v / mpmath.sqrt(_mp_mean([u * u for u in x]) + p["eps"]) for v in x],
+    "standardize": _mp_standardize,
+    "sparsegen_lin": _mp_sparsegen,
+    "kwta": _mp_kwta,
+    "ab_relu": lambda x, p: [max(v - _mp_mean(x), 0) for v in x],
+    "relu_seqlen_attention": lambda x, p: [max(v, 0) / len(x) for v in x],
+    "relu2_attention": lambda x, p: [max(v / len(x), 0) ** 2 for v in x],
+    "boltzmann_operator": _mp_boltzmann,
+    "mellowmax": lambda x, p: mpmath.log(mpmath.fsum(mpmath.exp(p["omega"] * v) for v in x) / p["n_full"]) / p["omega"],
     "softmin": lambda x, p: _mp_softmax([-v for v in x]),
     "softmax_one": lambda x, p: [mpmath.exp(v) / (1 + mpmath.fsum(mpmath.exp(u) for u in x)) for v in x],
     "stablemax": lambda x, p: _mp_normalize([_mp_s(v) for v in x]),
@@ -230,6 +370,12 @@ MP: dict[str, Callable] = {
 
 def _softmax_like(y: np.ndarray, scale) -> np.ndarray:
     return scale * (y[..., :, None] * (np.eye(y.shape[-1]) - y[..., None, :]))
+
+
+def _sparse_jac(p: np.ndarray) -> np.ndarray:
+    g = entmax_support_weights(p, 2.0)
+    total = np.sum(g, axis=-1)[..., None, None]
+    return g[..., :, None] * np.eye(p.shape[-1]) - g[..., :, None] * g[..., None, :] / total
 
 
 def _jac_stablemax(x, y, mask, p):
@@ -277,7 +423,69 @@ def _jac_centered(x, y, mask, p):
     return _softmax_like(s, 1.0 / p["tau"])
 
 
+def _jac_l2(x, y, mask, p):
+    xf = _fill(x, mask)
+    m = _masked_max_abs(x, mask)[..., 0]
+    safe = np.where(m > 0, m, 1.0)
+    norm = m * np.sqrt(np.sum((xf / safe[..., None]) ** 2, axis=-1))
+    eye = np.eye(x.shape[-1])
+    big = (norm > p["eps"])[..., None, None]
+    inside = (eye - y[..., :, None] * y[..., None, :]) / np.where(big, norm[..., None, None], 1.0)
+    return np.where(big, inside, eye / p["eps"])
+
+
+def _jac_rms(x, y, mask, p):
+    xf = _fill(x, mask)
+    n = _count(mask)[..., None]
+    m = np.maximum(_masked_max_abs(x, mask), 1.0)
+    u = xf / m
+    r = m[..., None] * np.sqrt(np.sum(u * u, axis=-1, keepdims=True)[..., None] / n + p["eps"] / m[..., None] ** 2)
+    eye = np.eye(x.shape[-1])
+    return (eye - y[..., :, None] * y[..., None, :] / n) / r
+
+
+def _jac_standardize(x, y, mask, p):
+    xf = _fill(x, mask)
+    n = _count(mask)[..., None]
+    d = np.where(mask, 0.0, xf - _masked_mean(x, mask))
+    m = np.maximum(np.max(np.abs(d), axis=-1, keepdims=True), 1.0)
+    u = d / m
+    s = m[..., None] * np.sqrt(np.sum(u * u, axis=-1, keepdims=True)[..., None] / n + p["eps"] / m[..., None] ** 2)
+    eye = np.eye(x.shape[-1])
+    return (eye - 1.0 / n - y[..., :, None] * y[..., None, :] / n) / s
+
+
+def _jac_kwta(x, y, mask, p):
+    keep = _kept_topk(x, mask, _integer_k("kwta", p["k"]))
+    return np.eye(x.shape[-1]) * keep[..., :, None]
+
+
+def _jac_ab_relu(x, y, mask, p):
+    above = (_fill(x, mask) > _masked_mean(x, mask)) & ~mask
+    return above[..., :, None] * (np.eye(x.shape[-1]) - 1.0 / _count(mask)[..., None])
+
+
+def _jac_boltzmann(x, y, mask, p):
+    beta = p["beta"]
+    s = _softmax(np.where(mask, -np.inf, beta * x))
+    return s * (1 + beta * (np.where(mask, 0.0, x) - y[..., None]))
+
+
+def _jac_mellowmax(x, y, mask, p):
+    return _softmax(np.where(mask, -np.inf, p["omega"] * x))
+
+
 JACOBIANS: dict[str, Callable] = {
+    "l2_normalize": _jac_l2,
+    "rms_normalize": _jac_rms,
+    "standardize": _jac_standardize,
+    "sparsegen_lin": lambda x, y, mask, p: _sparse_jac(y) / (1.0 - p["lam"]),
+    "kwta": _jac_kwta,
+    "ab_relu": _jac_ab_relu,
+    "relu_seqlen_attention": lambda x, y, mask, p: np.eye(x.shape[-1]) * ((_fill(x, mask) > 0) / _count(mask))[..., :, None],
+    "relu2_attention": lambda x, y, mask, p: np.eye(x.shape[-1]) * (2 * np.maximum(_fill(x, mask) / _count(mask), 0.0) / _count(mask))[..., :, None],
+    "boltzmann_operator": _jac_boltzmann,
+    "mellowmax": _jac_mellowmax,
     "softmin": lambda x, y, mask, p: -_softmax_like(y, 1.0),
     "softmax_one": lambda x, y, mask, p: _softmax_like(y, 1.0),
     "stablemax": _jac_stablemax,

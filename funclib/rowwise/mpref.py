@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import mpmath
 
 from .. import registry
+from .breadth import FULL_LENGTH as BREADTH_FULL_LENGTH
 from .breadth import MP as BREADTH_MP
 
 __all__ = ["mp_reference"]
@@ -172,6 +173,8 @@ def mp_reference(
         # not enter), which the tests check against the formula's limit separately.
         keep = [i for i, m in enumerate(mask) if not m]
         sub_g = None if noise is None else [noise[i] for i in keep]
+        if entry.id in BREADTH_FULL_LENGTH:  # rule "limit" with n in the formula: n is the full length
+            exact = {**exact, "n_full": len(x)}
         result = _row(entry.id, [x[i] for i in keep], exact, sub_g)
         if entry.is_row_reduction:
             return result

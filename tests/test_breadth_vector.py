@@ -1,0 +1,219 @@
+"""Breadth vector entries (issue 15): checks beyond the generic row-wise, gated and grouped tests.
+
+* Row-wise maps under ``catalog/normalizer/breadth_*.toml`` get the generic battery of
+  ``tests/test_rowwise_reference.py`` (float64 vs mpmath vs the formula, masks, Jacobians) through
+  ``funclib.rowwise.breadth``; here: anchors against PyTorch, JAX and ``torch-activation``, the
+  Lipschitz facts stated in the descriptions, and the identities between members.
+* Row-wise MoE gates (``catalog/gated/breadth_moe.toml``) use a second vector (router bias) or
+  selections the generic harness does not pass: their references and Jacobians are checked here.
+* Gated entries (``catalog/gated/breadth_*.toml``, kind ``gated``): partial derivatives against
+  40-digit finite differences, values against independent code.
+* Attention score entries (``catalog/attention/breadth_*.toml``): values and gradients against
+  NumPy/PyTorch, Lipschitz and invariance facts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import funclib
+from funclib.rowwise import evaluate, jacobian, mp_reference
+
+RNG = np.random.default_rng(20261206)
+
+
+def _rows(n_rows=30, n=6, scale=2.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n_rows, n)) * scale
+
+
+# -- row-wise normalizers: independent implementations ------------------------------------------
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def test_softmin_vs_pytorch():
+    torch = _torch()
+    x = _rows()
+    ref = torch.nn.functional.softmin(torch.from_numpy(x), dim=-1).numpy()
+    np.testing.assert_allclose(evaluate("softmin", x), ref, rtol=1e-12, atol=1e-15)
+
+
+def test_l2_normalize_vs_pytorch():
+    torch = _torch()
+    x = np.concatenate([_rows(), np.zeros((1, 6)), np.full((1, 6), 1e-14)])
+    for eps in (1e-12, 0.5):
+        ref = torch.nn.functional.normalize(torch.from_numpy(x), p=2.0, dim=-1, eps=eps).numpy()
+        np.testing.assert_allclose(evaluate("l2_normalize", x, {"eps": eps}), ref, rtol=1e-13, atol=1e-15)
+
+
+def test_rms_normalize_vs_pytorch():
+    torch = _torch()
+    if not hasattr(torch.nn.functional, "rms_norm"):
+        pytest.skip("torch.nn.functional.rms_norm needs PyTorch >= 2.4")
+    x = _rows()
+    for eps in (1e-8, 1e-2):
+        ref = torch.nn.functional.rms_norm(torch.from_numpy(x), (6,), eps=eps).numpy()
+        np.testing.assert_allclose(evaluate("rms_normalize", x, {"eps": eps}), ref, rtol=1e-12, atol=1e-15)
+
+
+def test_standardize_vs_pytorch_and_jax():
+    torch = _torch()
+    x = np.concatenate([_rows(), _rows(seed=1) + 1e6])
+    ref = torch.nn.functional.layer_norm(torch.from_numpy(x), (6,), eps=1e-5).numpy()
+    # rows offset by 1e6: condition |mean|/std ~ 5e5, so both sides round at the 1e-10 level
+    np.testing.assert_allclose(evaluate("standardize", x), ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(evaluate("standardize", x[:30]), ref[:30], rtol=1e-13, atol=1e-13)
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    ref_jax = np.asarray(jax.nn.standardize(jax.numpy.asarray(x), axis=-1, epsilon=1e-5, algorithm="stable"))
+    np.testing.assert_allclose(evaluate("standardize", x), ref_jax, rtol=1e-9, atol=1e-9)
+    # JAX's default algorithm="fast" computes the variance as E[x^2] - E[x]^2, which cancels for
+    # rows far from 0 (digits lost ~ 2 log10(|mean|/std)): a known inaccuracy, not a different map.
+    fast = np.asarray(jax.nn.standardize(jax.numpy.asarray(x), axis=-1, epsilon=1e-5))
+    np.testing.assert_allclose(evaluate("standardize", x[:30]), fast[:30], rtol=1e-9, atol=1e-9)
+    assert np.max(np.abs(fast[30:] - evaluate("standardize", x[30:]))) > 1e-6
+
+
+def _torch_activation():
+    pytest.importorskip("torch")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pytest.importorskip("torch_activation")
+
+
+def test_kwta_vs_torch_activation():
+    torch = _torch()
+    ta = _torch_activation()
+    x = _rows(n=10)
+    for k in (1, 3, 7):
+        ref = ta.KWTA(k=k, dim=-1)(torch.from_numpy(x)).numpy()
+        np.testing.assert_array_equal(evaluate("kwta", x, {"k": k}), ref)
+
+
+def test_ab_relu_vs_torch_activation():
+    torch = _torch()
+    ta = _torch_activation()
+    for row in _rows(n=7):  # torch-activation takes the mean of the whole tensor: one row at a time
+        ref = ta.ABReLU()(torch.from_numpy(row)).numpy()
+        np.testing.assert_allclose(evaluate("ab_relu", row), ref, rtol=1e-13, atol=1e-15)
+
+
+def test_sqmax_is_the_shifted_variant():
+    """torch-activation's SQMAX is the `shifted` variant of spherical_softmax (and at c = 0 the
+    main formula with eps = 0)."""
+    torch = _torch()
+    ta = _torch_activation()
+    from funclib import calculus
+    from funclib.mpeval import mp_evaluate
+
+    entry = funclib.get("spherical_softmax")
+    x = _rows(n_rows=5, n=4)
+    for c in (0.0, 0.75):  # the module stores c as a float32 parameter: exact values only
+        ref = ta.SQMAX(c=c)(torch.from_numpy(x)).detach().numpy()
+        xs, outs = calculus.expand_rowwise(entry.numeric_expr("shifted", params={"c": c}), 4)
+        for row, r in zip(x, ref):
+            point = dict(zip(xs, map(float, row)))
+            np.testing.assert_allclose([float(mp_evaluate(o, point)) for o in outs], r, rtol=1e-12)
+    np.testing.assert_allclose(evaluate("spherical_softmax", x), ta.SQMAX(c=0.0)(torch.from_numpy(x)).detach().numpy(), rtol=1e-13)
+
+
+# -- identities between members -----------------------------------------------------------------
+
+def test_special_members():
+    x = _rows(n=7)
+    np.testing.assert_allclose(evaluate("softmin", x), evaluate("softmax", -x), atol=1e-15)
+    np.testing.assert_allclose(evaluate("sparsegen_lin", x, {"lam": 0.0}), evaluate("sparsemax", x), atol=1e-15)
+    np.testing.assert_allclose(evaluate("sparsegen_lin", x, {"lam": 0.5}), evaluate("sparsemax", 2 * x), atol=1e-15)
+    np.testing.assert_allclose(evaluate("centered_softmax", x) + 1 / 7, evaluate("softmax", x), atol=1e-15)
+    np.testing.assert_allclose(np.exp(evaluate("log_stablemax", x)), evaluate("stablemax", x), rtol=1e-14)
+    np.testing.assert_allclose(evaluate("kwta", x, {"k": 7}), x, atol=0)
+    # hardmax is the zero-temperature limit of softmax
+    np.testing.assert_allclose(evaluate("hardmax", x), evaluate("temperature_softmax", x, {"T": 1e-3}), atol=1e-12)
+    # softmax-plus-one is softmax with an extra zero logit, dropped
+    padded = np.concatenate([x, np.zeros((x.shape[0], 1))], axis=1)
+    np.testing.assert_allclose(evaluate("softmax_one", x), evaluate("softmax", padded)[:, :-1], atol=1e-15)
+    # mellowmax: log-sum-exp minus log n; omega -> 0 gives the mean
+    np.testing.assert_allclose(evaluate("mellowmax", x), evaluate("logsumexp", x) - math.log(7), rtol=1e-14)
+    np.testing.assert_allclose(evaluate("mellowmax", x, {"omega": 1e-7}), x.mean(axis=-1), atol=1e-6)
+    np.testing.assert_allclose(evaluate("boltzmann_operator", x, {"beta": 1e-9}), x.mean(axis=-1), atol=1e-7)
+    # ev-softmax: the example of the paper's Figure 1
+    np.testing.assert_allclose(evaluate("ev_softmax", [0.4, 1.4, -0.8]), [1 / (1 + math.e), math.e / (1 + math.e), 0.0], rtol=1e-15)
+
+
+def test_stablemax_weight_is_c1_not_c2():
+    s = lambda v: v + 1 if v >= 0 else 1 / (1 - v)  # noqa: E731
+    with mpmath.workdps(30):
+        h = mpmath.mpf(10) ** -8
+        assert abs((s(h) - s(0)) / h - 1) < 1e-7 and abs((s(0) - s(-h)) / h - 1) < 1e-7  # s'(0) = 1 both sides
+        left = s(0) - 2 * s(-h) + s(-2 * h)                   # s''(0-) = 2, s''(0+) = 0
+        assert abs((s(2 * h) - 2 * s(h) + s(0)) / h**2) < 1e-6 and abs(left / h**2 - 2) < 1e-6
+
+
+def test_taylor_softmax_is_not_monotone():
+    """f(x) = 1 + x + x^2/2 decreases below -1: lowering a very negative score raises its weight."""
+    y0 = evaluate("taylor_softmax", [-2.0, 0.0, 1.0])
+    y1 = evaluate("taylor_softmax", [-3.0, 0.0, 1.0])
+    assert y1[0] > y0[0]
+
+
+# -- Lipschitz facts -----------------------------------------------------------------------------
+
+def test_sparsegen_lin_lipschitz_constant():
+    """On each support region the Jacobian is P_S/(1 - lam), P_S = I_S - 1 1^T/|S| an orthogonal
+    projection (symmetric, idempotent after rescaling): its spectral norm is 1/(1 - lam) whenever
+    |S| >= 2, and the map is continuous and piecewise affine, so the l2 Lipschitz constant is
+    1/(1 - lam), attained."""
+    for lam in (-1.0, 0.0, 0.5, 0.9):
+        attained = 0.0
+        for row in _rows(60, 5, 1.0, seed=3):
+            J = jacobian("sparsegen_lin", row, {"lam": lam}) * (1 - lam)
+            np.testing.assert_allclose(J, J.T, atol=1e-15)
+            np.testing.assert_allclose(J @ J, J, atol=1e-13)
+            attained = max(attained, np.linalg.norm(J, 2) / (1 - lam))
+        assert attained == pytest.approx(1 / (1 - lam), rel=1e-12)
+
+
+def test_mellowmax_is_a_nonexpansion_and_additively_homogeneous():
+    """The gradient softmax(omega x) is a probability vector: l1 norm 1, so |mm(x) - mm(z)| <=
+    ||x - z||_inf (mean value theorem), with equality along the direction 1; mm(x + c1) = mm(x) + c."""
+    for omega in (0.5, 1.0, 10.0):
+        for row in np.round(_rows(20, 5, 3.0, seed=4) * 64) / 64:  # dyadic: row + 1.25 is exact
+            g = jacobian("mellowmax", row, {"omega": omega})
+            assert np.all(g >= 0) and abs(g.sum() - 1) < 1e-14
+            with mpmath.workdps(50):
+                a = mp_reference("mellowmax", row, {"omega": omega})
+                b = mp_reference("mellowmax", row + 1.25, {"omega": omega})
+                assert abs(b - a - mpmath.mpf(1.25)) < 1e-40
+        z = _rows(20, 5, 3.0, seed=5)
+        x = _rows(20, 5, 3.0, seed=4)
+        lhs = np.abs(evaluate("mellowmax", x, {"omega": omega}) - evaluate("mellowmax", z, {"omega": omega}))
+        assert np.all(lhs <= np.max(np.abs(x - z), axis=-1) * (1 + 1e-12))
+
+
+def test_boltzmann_operator_is_not_a_nonexpansion():
+    """Asadi & Littman: the Boltzmann operator's l-inf Lipschitz constant exceeds 1 (gradient l1
+    norm > 1 somewhere)."""
+    worst = max(np.abs(jacobian("boltzmann_operator", row, {"beta": 16.55})).sum()
+                for row in _rows(200, 3, 0.2, seed=6))
+    assert worst > 1.1
+
+
+def test_softmin_and_centered_softmax_lipschitz_half():
+    """-y_i(delta_ij - y_j) and s(delta - s)/tau: symmetric PSD (up to sign), eigenvalues <= 1/2."""
+    for row in _rows(30, 5, 2.0, seed=7):
+        for name, scale in (("softmin", 1.0), ("centered_softmax", 1.0)):
+            assert np.linalg.norm(jacobian(name, row), 2) <= 0.5 * scale + 1e-15
+
+
+def test_l2_normalize_local_lipschitz():
+    """The Jacobian (I - y y^T)/||x|| has spectral norm 1/||x|| where ||x|| > eps."""
+    for row in _rows(20, 5, 2.0, seed=8):
+        assert np.linalg.norm(jacobian("l2_normalize", row), 2) == pytest.approx(1 / np.linalg.norm(row), rel=1e-12)
