@@ -217,3 +217,110 @@ def test_l2_normalize_local_lipschitz():
     """The Jacobian (I - y y^T)/||x|| has spectral norm 1/||x|| where ||x|| > eps."""
     for row in _rows(20, 5, 2.0, seed=8):
         assert np.linalg.norm(jacobian("l2_normalize", row), 2) == pytest.approx(1 / np.linalg.norm(row), rel=1e-12)
+
+
+# -- gated entries -------------------------------------------------------------------------------
+
+from funclib.formula import make_symbol  # noqa: E402
+from funclib.mpeval import mp_evaluate  # noqa: E402
+
+BREADTH_GATED = [e for e in funclib.entries("gated") if e.source.startswith("catalog/gated/breadth_")]
+
+
+def test_breadth_gated_entries_exist():
+    ids = {e.id for e in BREADTH_GATED}
+    assert {"gtu", "gpt_oss_swiglu", "highway_gate", "logic_and", "logic_xor"} <= ids
+    assert len([e for e in BREADTH_GATED if e.family == "logic_gate"]) == 16
+
+
+@pytest.mark.parametrize("entry", BREADTH_GATED, ids=lambda e: e.id)
+def test_gated_partials_vs_finite_differences(entry):
+    """Each partial derivative against 40-digit central differences at random points."""
+    rng = np.random.default_rng(len(entry.id))
+    f = entry.numeric_expr()
+    symbols = [make_symbol(v) for v in entry.variables]
+    partials = {v: entry.derivative(wrt=v, numeric=True) for v in entry.variables}
+    for _ in range(6):
+        point = {s: float(v) for s, v in zip(symbols, rng.uniform(-4, 4, len(symbols)))}
+        if entry.id == "gpt_oss_swiglu":  # also the clamped region
+            point[symbols[0]] *= 3
+        for name, symbol in zip(entry.variables, symbols):
+            with mpmath.workdps(40):
+                fd = mpmath.diff(lambda t: mp_evaluate(f, {**point, symbol: t}, 80), mpmath.mpf(point[symbol]))
+                exact = mp_evaluate(partials[name], point, 40)
+                assert mpmath.almosteq(fd, exact, rel_eps=1e-25, abs_eps=1e-28), (entry.id, name, point)
+
+
+LOGIC = {
+    "logic_false": lambda a, b: 0, "logic_and": lambda a, b: a & b, "logic_a_and_not_b": lambda a, b: a & (1 - b),
+    "logic_a": lambda a, b: a, "logic_not_a_and_b": lambda a, b: (1 - a) & b, "logic_b": lambda a, b: b,
+    "logic_xor": lambda a, b: a ^ b, "logic_or": lambda a, b: a | b, "logic_nor": lambda a, b: 1 - (a | b),
+    "logic_xnor": lambda a, b: 1 - (a ^ b), "logic_not_b": lambda a, b: 1 - b, "logic_a_or_not_b": lambda a, b: a | (1 - b),
+    "logic_not_a": lambda a, b: 1 - a, "logic_not_a_or_b": lambda a, b: (1 - a) | b, "logic_nand": lambda a, b: 1 - (a & b),
+    "logic_true": lambda a, b: 1,
+}
+
+
+@pytest.mark.parametrize("gate", sorted(LOGIC))
+def test_logic_gate_truth_table_and_probabilistic_semantics(gate):
+    entry = funclib.get(gate)
+    A, B = make_symbol("a"), make_symbol("b")
+    f = entry.numeric_expr()
+    for a in (0, 1):
+        for b in (0, 1):
+            assert float(mp_evaluate(f, {A: a, B: b})) == LOGIC[gate](a, b)
+    # the relaxation is E[gate(X, Y)] for independent X ~ Bernoulli(a), Y ~ Bernoulli(b)
+    for a, b in np.random.default_rng(1).uniform(0, 1, size=(20, 2)):
+        expected = sum(LOGIC[gate](x, y) * (a if x else 1 - a) * (b if y else 1 - b) for x in (0, 1) for y in (0, 1))
+        value = float(mp_evaluate(f, {A: float(a), B: float(b)}))
+        assert value == pytest.approx(expected, abs=1e-15) and -1e-15 <= value <= 1 + 1e-15
+    assert len(set(LOGIC)) == 16 and len({tuple(LOGIC[g](a, b) for a in (0, 1) for b in (0, 1)) for g in LOGIC}) == 16
+
+
+def test_gtu_vs_torch_activation():
+    torch = _torch()
+    ta = _torch_activation()
+    from funclib.families import gates
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(5, 8)) * 3
+    ref = ta.GTU(dim=-1)(torch.from_numpy(z)).numpy()
+    np.testing.assert_allclose(gates.gated_forward(funclib.get("gtu"), z), ref, rtol=1e-14, atol=1e-16)
+
+
+def _gpt_oss_reference(torch, x, alpha=1.702, limit=7.0):
+    """The published gpt-oss formula, written here with PyTorch ops on an interleaved row."""
+    gate, value = x[..., ::2], x[..., 1::2]
+    gate = gate.clamp(max=limit)
+    value = value.clamp(min=-limit, max=limit)
+    return gate * torch.sigmoid(alpha * gate) * (value + 1)
+
+
+def test_gpt_oss_swiglu_vs_reference_formula():
+    torch = _torch()
+    from funclib.families import gates
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 16)) * 6  # reaches the clamps
+    t = torch.tensor(x, requires_grad=True)
+    ref = _gpt_oss_reference(torch, t)
+    entry = funclib.get("gpt_oss_swiglu")
+    a, b = x[..., 1::2], x[..., ::2]  # funclib: a = value, b = gate
+    got = gates.gated_forward(entry, np.concatenate([a, b], axis=-1))
+    np.testing.assert_allclose(got, ref.detach().numpy(), rtol=1e-13, atol=1e-15)
+    (grad,) = torch.autograd.grad(ref.sum(), [t])
+    da, db = gates.gated_partials(entry, a, b)
+    np.testing.assert_allclose(da, grad.numpy()[..., 1::2], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(db, grad.numpy()[..., ::2], rtol=1e-12, atol=1e-14)
+
+
+def test_highway_gate_is_a_convex_combination():
+    entry = funclib.get("highway_gate")
+    H, G, X = (make_symbol(v) for v in ("h", "g", "x"))
+    f = entry.numeric_expr()
+    for h, g, x in np.random.default_rng(5).normal(size=(20, 3)) * 3:
+        t = 1 / (1 + math.exp(-g))
+        assert float(mp_evaluate(f, {H: h, G: g, X: x})) == pytest.approx(h * t + x * (1 - t), rel=1e-13, abs=1e-15)
+    # far gates: all carry (g -> -inf) or all transform (g -> +inf), no cancellation
+    assert float(mp_evaluate(f, {H: 2.0, G: -800.0, X: 3.0})) == 3.0
+    assert float(mp_evaluate(f, {H: 2.0, G: 800.0, X: 3.0})) == 2.0
