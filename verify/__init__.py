@@ -36,9 +36,13 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'funclib.verify' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    loaded = import_module(f".{module}", __name__)
+    # Bind every public name of that module at once: importing it also bound the submodule's
+    # own name on the package (``certify`` the module), which the function of that name replaces.
+    for public, where in _LAZY.items():
+        if where == module:
+            globals()[public] = getattr(loaded, public)
+    return globals()[name]
 
 
 def __dir__() -> list[str]:

@@ -242,15 +242,38 @@ def activation(spec: Any, params: Mapping[str, float] | None = None) -> Activati
     return Activation(entry.id, {k: float(v) for k, v in params.items()})
 
 
+class CorruptCacheWarning(UserWarning):
+    """The installed property cache disagrees with a fresh proof (edited or damaged data)."""
+
+
 @lru_cache(maxsize=256)
 def _slope_fact(name: str, params: tuple[tuple[str, float], ...]) -> tuple[float, float, str, str]:
+    """Slope bounds proven afresh for this certification (never read from installed data).
+
+    The committed cache only speeds up look-ups; a certificate rests on a proof made now (once
+    per activation and process: seconds). Where the cache says something else, it was edited or
+    damaged: the fresh proof is used and a :class:`CorruptCacheWarning` says so.
+    """
+    import warnings
+
     from funclib import registry
 
     entry = registry.get(name)
     if params:
         entry = entry.with_params(**dict(params))
-    fact = entry.properties()["slope_bounds"]
+    cached = entry.properties().facts.get("slope_bounds")
+    fact = entry.properties(recompute=True)["slope_bounds"]
     lo, hi = fact.value
+    if cached is not None and not params and (
+        cached.method != fact.method or not all(
+            (a == b) or abs(a - b) <= 1e-9 * max(1.0, abs(b)) for a, b in zip(cached.value, fact.value))
+    ):
+        warnings.warn(
+            f"activation {name!r}: the installed property cache says slope bounds {cached.value} "
+            f"({cached.method}), a fresh proof gives {fact.value} ({fact.method}); the cache is "
+            "corrupt or was edited, the certificate uses the fresh proof",
+            CorruptCacheWarning, stacklevel=3,
+        )
     return float(lo), float(hi), fact.method, str(fact.detail)
 
 

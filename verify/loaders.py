@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .network import Network, NetworkError
+from .network import Network, NetworkError, real_array
 
 __all__ = ["load", "load_npz", "save_npz", "load_mat", "from_torch"]
 
@@ -102,10 +102,10 @@ def save_npz(network: Network, path: str | Path) -> None:
 
 
 def _cells(value: Any, name: str, path: Any) -> list[np.ndarray]:
+    """The matrices of a MATLAB cell array (or one matrix), refused unless real numbers."""
     arr = np.asarray(value)
-    if arr.dtype != object:
-        return [np.asarray(arr, dtype=np.float64)]
-    return [np.asarray(c, dtype=np.float64) for c in arr.reshape(-1, order="F")]
+    cells = [arr] if arr.dtype != object else list(arr.reshape(-1, order="F"))
+    return [real_array(c, f"{path}: {name}[{k}]") for k, c in enumerate(cells)]
 
 
 def load_mat(path: str | Path, activation: Any = "relu", params: Any = None) -> Network:
@@ -157,29 +157,31 @@ def _torch_activation(module: Any) -> Any:
     for cls, name in simple.items():
         if type(module) is cls:
             return (name, {})
-    if isinstance(module, nn.LeakyReLU):
+    # Exact types only: a subclass may override forward() and compute something else.
+    if type(module) is nn.LeakyReLU:
         return ("leaky_relu", {"negative_slope": float(module.negative_slope)})
-    if isinstance(module, nn.ELU):
+    if type(module) is nn.ELU:
         return ("elu", {"alpha": float(module.alpha)})
-    if isinstance(module, nn.CELU):
+    if type(module) is nn.CELU:
         return ("celu", {"alpha": float(module.alpha)})
-    if isinstance(module, nn.GELU):
+    if type(module) is nn.GELU:
+        if module.approximate == "tanh":
+            return ("gelu:tanh", {})
         if module.approximate != "none":
-            raise NetworkError("nn.GELU(approximate='tanh') is the catalog's gelu variant 'tanh'; "
-                               "only the exact GELU is supported by the verifier")
+            raise NetworkError(f"nn.GELU(approximate={module.approximate!r}) is not a catalog function")
         return ("gelu", {})
-    if isinstance(module, nn.Softplus):
+    if type(module) is nn.Softplus:
         return ("softplus", {"beta": float(module.beta)})
-    if isinstance(module, nn.Hardtanh):
+    if type(module) is nn.Hardtanh:
         return ("hard_tanh", {"min_val": float(module.min_val), "max_val": float(module.max_val)})
-    if isinstance(module, nn.Softshrink):
+    if type(module) is nn.Softshrink:
         return ("softshrink", {"lambd": float(module.lambd)})
-    if isinstance(module, nn.PReLU):
+    if type(module) is nn.PReLU:
         w = module.weight.detach().cpu().numpy().reshape(-1)
         if w.size != 1:
             raise NetworkError("nn.PReLU with one slope per channel is not supported (use a single slope)")
         return ("prelu", {"a": float(w[0])})
-    if isinstance(module, (nn.Identity, nn.Dropout, nn.Flatten)):
+    if type(module) in (nn.Identity, nn.Dropout, nn.Flatten):
         return None
     raise NetworkError(f"unsupported PyTorch module {type(module).__name__} in nn.Sequential")
 
@@ -193,12 +195,12 @@ def from_torch(model: Any) -> Network:
     """
     import torch.nn as nn
 
-    if not isinstance(model, nn.Sequential):
+    if type(model) is not nn.Sequential:
         raise NetworkError(f"expected torch.nn.Sequential, got {type(model).__name__}")
     weights, biases, acts = [], [], []
     pending: Any = None
     for module in model:
-        if isinstance(module, nn.Linear):
+        if type(module) is nn.Linear:
             if weights and pending is None:
                 raise NetworkError("two Linear layers without an activation between them")
             if pending is not None:

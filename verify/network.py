@@ -19,17 +19,36 @@ import numpy as np
 
 from .activations import Activation, activation
 
-__all__ = ["Network", "NetworkError"]
+__all__ = ["Network", "NetworkError", "real_array"]
 
 
 class NetworkError(ValueError):
     """A malformed network description (shapes, types, activations)."""
 
 
+def real_array(value: Any, what: str) -> np.ndarray:
+    """``value`` as a float64 array if it holds real numbers (integers or floats); anything else
+    (complex, boolean, strings, objects) is refused, never cast: a certificate for the real part
+    of complex weights would certify a different network."""
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        try:
+            arr = np.array(value.tolist() if isinstance(value, np.ndarray) else value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise NetworkError(f"{what} is not a numeric array (dtype object)") from None
+    if np.iscomplexobj(arr):
+        raise NetworkError(f"{what} is complex ({arr.dtype}); the verifier certifies real networks only")
+    if arr.dtype.kind not in "iuf":
+        raise NetworkError(f"{what} has dtype {arr.dtype}, not real numbers")
+    return np.array(arr, dtype=np.float64)
+
+
 def _matrix(w: Any, k: int) -> np.ndarray:
     try:
-        arr = np.array(w, dtype=np.float64)
-    except (TypeError, ValueError):
+        arr = real_array(w, f"layer {k}: weight")
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, NetworkError):
+            raise
         raise NetworkError(f"layer {k}: weight is not a numeric matrix") from None
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
@@ -98,7 +117,7 @@ class Network:
                 if b is None:
                     bs.append(np.zeros(w.shape[0]))
                     continue
-                arr = np.asarray(b, dtype=np.float64).reshape(-1)
+                arr = real_array(b, f"layer {k}: bias").reshape(-1)
                 if arr.shape != (w.shape[0],):
                     raise NetworkError(f"layer {k}: bias has {arr.size} entries, the layer has {w.shape[0]} outputs")
                 if not np.all(np.isfinite(arr)):

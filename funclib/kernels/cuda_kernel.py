@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .kernel import param_values
+from .kernel import checked_input, param_values
 from .printer import KernelError
 
 __all__ = ["CudaKernel", "CudaUnavailableError", "require_cuda", "cuda_status", "is_device_array", "as_device", "launch_config"]
@@ -198,7 +198,7 @@ class CudaKernel:
         else:
             xa = np.asarray(x)
             if xa.dtype not in allowed:
-                xa = xa.astype(self.np_dtype)
+                xa = checked_input(xa, self.np_dtype, self.name)
             shape = xa.shape
             order = "F" if (xa.ndim > 1 and xa.flags.f_contiguous and not xa.flags.c_contiguous) else "C"
             flat = xa.ravel(order=order)

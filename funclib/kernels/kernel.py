@@ -10,6 +10,8 @@ gradients use the same fixed blocks in both, so they are bit-identical too.
 
 from __future__ import annotations
 
+import math
+
 import threading
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -44,11 +46,40 @@ def param_values(kernel, given: Mapping[str, Any]) -> tuple:
         v = given.get(name, kernel.defaults.get(name))
         if v is None:
             raise KernelError(f"kernel {kernel.name!r}: parameter {name!r} has no default; pass {name}=...")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise KernelError(f"kernel {kernel.name!r}: parameter {name!r} must be a real number, got {v!r}")
         v = float(v)
         if kernel._check is not None:
             v = kernel._check(name, v)
-        values.append(kernel._scalar(v))
+        with np.errstate(over="ignore"):
+            scalar = kernel._scalar(v)
+        if math.isfinite(v) and not math.isfinite(float(scalar)):
+            raise KernelError(f"kernel {kernel.name!r}: parameter {name}={v!r} overflows {kernel.dtype} "
+                              f"(largest finite {np.finfo(kernel.np_dtype).max:.4g}); use a float64 kernel")
+        values.append(scalar)
     return tuple(values)
+
+
+def checked_input(x: Any, np_dtype: np.dtype, name: str) -> np.ndarray:
+    """``x`` as an array of the kernel's dtype, refusing what a cast would change silently:
+    complex, boolean, string or object inputs, and finite values that overflow the dtype."""
+    xa = np.asarray(x)
+    if xa.dtype == np_dtype:
+        return xa
+    kind = xa.dtype.kind
+    if kind not in "iuf":
+        what = {"c": "complex", "b": "boolean", "O": "object", "U": "string", "S": "bytes"}.get(kind, str(xa.dtype))
+        raise KernelError(f"kernel {name!r}: input of dtype {xa.dtype} ({what}) is not real numbers; "
+                          f"pass a real array (the kernel computes in {np.dtype(np_dtype).name})")
+    with np.errstate(over="ignore"):
+        cast = xa.astype(np_dtype)
+    if kind == "f" and xa.dtype.itemsize > np.dtype(np_dtype).itemsize:
+        overflow = np.isinf(cast) & np.isfinite(xa)
+        if overflow.any():
+            bad = xa[overflow].reshape(-1)[0]
+            raise KernelError(f"kernel {name!r}: input {bad!r} overflows {np.dtype(np_dtype).name} "
+                              f"(largest finite {np.finfo(np_dtype).max:.4g}); use a float64 kernel")
+    return cast
 
 
 class Kernel:
@@ -143,9 +174,9 @@ class Kernel:
             One array per output (a tuple when there are several).
         """
         pvals = self._param_values(params)
-        xa = np.asarray(x)
-        if xa.dtype != self.np_dtype:
-            xa = xa.astype(self.np_dtype)
+        xa = checked_input(x, self.np_dtype, self.name)
+        if out is not None:
+            xa = self._unaliased(xa, out)
         scalar_input = xa.ndim == 0
         if scalar_input:
             xa = xa.reshape(1)
@@ -196,6 +227,19 @@ class Kernel:
                 k += 1
                 results.append(arr[0] if scalar_input else arr)
         return results[0] if len(results) == 1 else tuple(results)
+
+    def _unaliased(self, xa: np.ndarray, out) -> np.ndarray:
+        """The input, copied when an ``out`` array overlaps it (a shifted view would be
+        overwritten before it is read); one array given for two outputs is an error."""
+        given = [a for a in _out_list(out, len(self.outputs)) if isinstance(a, np.ndarray)]
+        for i, a in enumerate(given):
+            for b in given[i + 1:]:
+                if np.may_share_memory(a, b):
+                    raise KernelError(f"kernel {self.name!r}: two outputs were given overlapping out arrays; "
+                                      "each output needs its own array")
+        if any(np.may_share_memory(a, xa) for a in given):
+            return xa.copy()
+        return xa
 
     def _outs(self, out, xa: np.ndarray, mode: str) -> list[np.ndarray]:
         given = _out_list(out, len(self.outputs)) if out is not None else [None] * len(self.outputs)

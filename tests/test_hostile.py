@@ -1,0 +1,165 @@
+"""Hostile and careless inputs: each gets the correct result or one clear error, never a silent
+wrong answer or a traceback (issue: hardening). Grouped by class."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import funclib
+
+# -- 1. certificates never rest on installed data they did not check --------------------------
+
+
+def test_tampered_property_cache_cannot_lower_a_certificate(tmp_path, monkeypatch):
+    """ReLU's cached slope bounds edited to [0, 0.5]: the certificate still uses [0, 1]."""
+    from funclib import properties
+    from funclib.verify import Network, lipschitz
+    from funclib.verify import activations as acts
+
+    real = properties._sidecar
+
+    def tampered(rel):
+        data = json.loads(json.dumps(real(rel)))
+        if "relu" in data:
+            data["relu"]["default"]["facts"]["slope_bounds"]["value"] = [0.0, 0.5]
+        return data
+
+    monkeypatch.setattr(properties, "_sidecar", tampered)
+    properties._MEMO.clear()
+    acts._slope_fact.cache_clear()
+    try:
+        assert funclib.get("relu").properties().slope_bounds == (0.0, 0.5)  # the lookup sees the edit
+        net = Network([np.eye(2) * 3.0, np.eye(2) * 2.0], "relu")
+        with pytest.warns(acts.CorruptCacheWarning, match="corrupt or was edited"):
+            res = lipschitz(net, lower=False)
+        assert res.value >= 6.0 - 1e-6  # the true constant of x -> 2 relu(3x) is 6, not 3
+    finally:
+        properties._MEMO.clear()
+        acts._slope_fact.cache_clear()
+
+
+# -- 1b. network files and models: refused, never cast ---------------------------------------
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([[1 + 2j, 0.0]]), "complex"),
+    (np.array([[True, False]]), "dtype bool"),
+    (np.array([["1", "2"]]), "dtype <U1"),
+    (np.array([[object(), 1.0]], dtype=object), "not a numeric array"),
+])
+def test_network_weights_must_be_real_numbers(bad, message):
+    from funclib.verify import Network, NetworkError
+
+    with pytest.raises(NetworkError, match=message):
+        Network([bad, np.ones((1, 1))], "relu")
+
+
+def test_complex_npz_is_refused_by_the_cli(tmp_path, capsys):
+    from funclib.cli import main
+
+    path = tmp_path / "net.npz"
+    np.savez(path, W0=np.array([[1.0, 2j], [0.5, 1.0]]), W1=np.ones((1, 2)))
+    assert main(["lipschitz", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "complex" in err and "Traceback" not in err
+
+
+def test_complex_mat_is_refused(tmp_path):
+    scipy_io = pytest.importorskip("scipy.io")
+    from funclib.verify import NetworkError, load
+
+    path = tmp_path / "net.mat"
+    cells = np.empty((1, 2), dtype=object)
+    cells[0, 0] = np.array([[1.0, 1j]])
+    cells[0, 1] = np.ones((1, 1))
+    scipy_io.savemat(path, {"weights": cells})
+    with pytest.raises(NetworkError, match="complex"):
+        load(path)
+
+
+def test_from_torch_refuses_subclasses_that_override_forward():
+    torch = pytest.importorskip("torch")
+    from funclib.verify import NetworkError, from_torch
+
+    class Doubled(torch.nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    class Sneaky(torch.nn.LeakyReLU):
+        def forward(self, x):
+            return torch.relu(x) * 3
+
+    with pytest.raises(NetworkError, match="Doubled"):
+        from_torch(torch.nn.Sequential(Doubled(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1)))
+    with pytest.raises(NetworkError, match="Sneaky"):
+        from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), Sneaky(), torch.nn.Linear(2, 1)))
+    net = from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GELU(approximate="tanh"), torch.nn.Linear(2, 1)))
+    assert net.activations[0].name == "gelu:tanh"
+
+
+# -- 1c. kernels: no silent casts, no aliasing surprises ---------------------------------------
+
+
+@pytest.mark.parametrize("bad, what", [
+    (np.array([1 + 1j, 2.0]), "complex"),
+    (np.array([True, False]), "boolean"),
+    (np.array(["1.0", "2"]), "string"),
+    (np.array([1.0, None], dtype=object), "object"),
+])
+def test_kernel_refuses_inputs_it_would_cast(bad, what):
+    from funclib.kernels.printer import KernelError
+
+    k = funclib.get("silu").kernel(dtype="float64")
+    with pytest.raises(KernelError, match=what):
+        k(bad)
+
+
+def test_float64_input_that_overflows_float32_is_refused():
+    from funclib.kernels.printer import KernelError
+
+    k = funclib.get("silu").kernel(dtype="float32")
+    with pytest.raises(KernelError, match="overflows float32"):
+        k(np.array([1.0, 1e300]))
+    y, _ = k(np.array([1.0, np.inf, -np.inf, np.nan]))  # infinities and NaN are values, not overflow
+    assert y[1] == np.inf and np.isnan(y[3])
+    assert k(np.arange(4))[0].dtype == np.float32  # integers are real numbers
+
+
+def test_parameter_that_overflows_float32_is_refused():
+    from funclib.kernels.printer import KernelError
+
+    k = funclib.get("silu").kernel(dtype="float32")
+    with pytest.raises(KernelError, match="beta=1e.40 overflows float32"):
+        k(np.array([1.0], np.float32), beta=1e40)
+    assert np.isfinite(funclib.get("silu").kernel(dtype="float64")(np.array([1.0]), beta=1e40)[1]).all()
+    with pytest.raises(KernelError, match="real number"):
+        k(np.array([1.0], np.float32), beta=1 + 2j)
+
+
+def test_out_overlapping_the_input_gives_correct_values():
+    k = funclib.get("gelu").kernel(dtype="float64", outputs=("value",))
+    base = np.linspace(-3, 3, 101)
+    expect = k(base[1:].copy())
+    buf = base.copy()
+    k(buf[1:], out=buf[:-1])  # shifted view: out[i] is input[i - 1]
+    np.testing.assert_array_equal(buf[:-1], expect)
+    same = base.copy()
+    k(same, out=same)  # exact in-place
+    np.testing.assert_array_equal(same, k(base))
+
+
+def test_one_array_for_two_outputs_is_an_error():
+    from funclib.kernels.printer import KernelError
+
+    k = funclib.get("gelu").kernel(dtype="float64")
+    x = np.linspace(-1, 1, 8)
+    y = np.empty_like(x)
+    with pytest.raises(KernelError, match="overlapping out arrays"):
+        k(x, out=(y, y))
