@@ -196,6 +196,8 @@ _FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int, int | None]] = {
     "LambertW": (_lambertw, 1, 2),
     "gamma": (sp.gamma, 1, 1),
     "loggamma": (sp.loggamma, 1, 1),
+    # The real cube root (negative for negative arguments), not SymPy's principal x**(1/3).
+    "cbrt": (lambda a: sp.real_root(a, 3), 1, 1),
 }
 for _name, _cls in SPECIAL_FUNCTIONS.items():
     _arities = sorted(int(n) for n in _cls.nargs)
@@ -218,6 +220,9 @@ _BINOPS = {
     ast.Mult: lambda a, b: a * b,
     ast.Div: lambda a, b: a / b,
 }
+
+#: Operators that chain at one precedence level (additive, multiplicative).
+_CHAIN = {ast.Add: "add", ast.Sub: "add", ast.Mult: "mul", ast.Div: "mul"}
 
 _COMPARISONS = {
     ast.Lt: sp.StrictLessThan,
@@ -350,8 +355,19 @@ class _Converter:
         op = _BINOPS.get(type(node.op))
         if op is None:
             raise self.fail(f"operator {type(node.op).__name__} is not allowed", node)
-        result = op(self.value(node.left, depth + 1), self.value(node.right, depth + 1))
-        return self._bounded(result, node)
+        # A chain a + b - c + ... (or a*b/c*...) is one level, not one per operator: Python nests
+        # it to the left, so walk the left spine iteratively and convert each operand once.
+        family = _CHAIN[type(node.op)]
+        spine = []
+        left = node
+        while isinstance(left, ast.BinOp) and _CHAIN.get(type(left.op)) == family:
+            spine.append(left)
+            left = left.left
+        result = self.value(left, depth + 1)
+        for link in reversed(spine):
+            self._count(link, depth)
+            result = self._bounded(_BINOPS[type(link.op)](result, self.value(link.right, depth + 1)), link)
+        return result
 
     def _bounded(self, result: sp.Expr, node: ast.AST) -> sp.Expr:
         # Exact arithmetic on literals must not build giant integers (memory and time).
@@ -509,7 +525,37 @@ def parse_formula(
         raise FormulaError("formula nested too deeply", formula=text, **context) from None
     if not isinstance(expr, sp.Expr):
         raise FormulaError("formula is not an expression", formula=text, **context)
+    problem = _undefined_part(expr)
+    if problem:
+        raise FormulaError(problem, formula=text, **context)
     return expr
+
+
+def _undefined_part(expr: sp.Basic, branch_value: bool = False) -> str | None:
+    """Why ``expr`` is not a real function, or None.
+
+    Literal arithmetic can produce constants that make the formula meaningless: ``0/0`` and
+    ``nan*x`` are NaN everywhere, ``log(0)*x`` and ``1/0`` are complex infinity, ``sqrt(-1)``
+    is imaginary. Each would give a value and a derivative that disagree about what the
+    function is. ``nan`` stays allowed as the value of a ``where()`` branch (undefined there).
+    """
+    if expr is sp.nan:
+        return None if branch_value else "formula contains an undefined constant (NaN, e.g. 0/0 or nan*x)"
+    if expr is sp.zoo:
+        return "formula contains complex infinity (e.g. 1/0 or log(0))"
+    if expr is sp.I:
+        return "formula contains the imaginary unit (e.g. sqrt(-1)); formulas are real functions"
+    if isinstance(expr, sp.Piecewise):
+        for value, cond in expr.args:
+            found = _undefined_part(value, branch_value=True) or _undefined_part(cond)
+            if found:
+                return found
+        return None
+    for arg in expr.args:
+        found = _undefined_part(arg)
+        if found:
+            return found
+    return None
 
 
 class _FormulaPrinter(StrPrinter):

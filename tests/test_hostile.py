@@ -163,3 +163,38 @@ def test_one_array_for_two_outputs_is_an_error():
     y = np.empty_like(x)
     with pytest.raises(KernelError, match="overlapping out arrays"):
         k(x, out=(y, y))
+
+
+# -- 2. formulas that are not real functions are refused ---------------------------------------
+
+
+@pytest.mark.parametrize("text, message", [
+    ("nan*x", "undefined constant"),
+    ("0/0*x", "undefined constant"),
+    ("log(0)*x", "complex infinity"),
+    ("x + 1/0", "complex infinity"),
+    ("sqrt(-1)*x", "imaginary unit"),
+])
+def test_undefined_constants_are_refused(text, message):
+    with pytest.raises(funclib.FormulaError, match=message):
+        funclib.parse_formula(text)
+
+
+def test_nan_is_allowed_as_an_undefined_branch():
+    expr = funclib.parse_formula("where(x > 0, x, nan)")
+    assert funclib.parse_formula(funclib.to_formula(expr)) == expr
+
+
+def test_documented_grammar_is_accepted():
+    import sympy as sp
+
+    x = sp.Symbol("x", real=True)
+    cube = funclib.parse_formula("cbrt(x)")
+    assert float(cube.subs(x, -8)) == -2.0  # the real cube root
+    assert funclib.parse_formula("+".join(["x"] * 52)) == 52 * funclib.parse_formula("x")
+    assert funclib.parse_formula("*".join(["x"] * 300)) == funclib.parse_formula("x**300")
+
+
+def test_long_formula_is_refused_with_a_message_not_a_recursion_error():
+    with pytest.raises(funclib.FormulaError, match="longer than"):
+        funclib.parse_formula("+".join(["x"] * 1500))
