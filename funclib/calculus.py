@@ -216,6 +216,10 @@ def stabilize(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
+#: Highest derivative order computed symbolically (bounded work for any caller, the CLI included).
+MAX_DERIVATIVE_ORDER = 20
+
+
 def derivative(
     expr: sp.Expr, symbol: sp.Symbol, order: int = 1, *, stable: bool = True
 ) -> sp.Expr:
@@ -227,6 +231,9 @@ def derivative(
     """
     if not isinstance(order, int) or order < 0:
         raise ValueError(f"derivative order must be a nonnegative integer, got {order!r}")
+    if order > MAX_DERIVATIVE_ORDER:
+        # Symbolic derivatives grow combinatorially (GELU's 200th takes most of a minute).
+        raise ValueError(f"derivative order {order} is above the limit of {MAX_DERIVATIVE_ORDER}")
     result = stabilize(expr) if stable else expr
     for _ in range(order):
         written = result.atoms(sp.Heaviside)

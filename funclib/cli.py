@@ -383,10 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - classified below; anything else propagates
-        return _report(exc)
+        return _report(exc, as_json=bool(getattr(args, "json", False)))
 
 
-def _report(exc: Exception) -> int:
+def _report(exc: Exception, *, as_json: bool = False) -> int:
     """One line on stderr and the documented exit status for a known error; re-raise others.
 
     The error classes are imported here, not at start-up: a command that raised one of them has
@@ -397,14 +397,21 @@ def _report(exc: Exception) -> int:
     from .registry import CatalogError, UnknownEntryError
 
     if isinstance(exc, CatalogError):  # a broken catalog, not bad input: before ValueError
-        print(f"funclib: catalog error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(EXIT_ERROR, "catalog error", str(exc), as_json)
     if isinstance(exc, (UsageError, UnknownEntryError, FormulaError, ParameterError, KeyError, ValueError, TypeError)):
         text = exc.args[0] if type(exc) is KeyError and exc.args and isinstance(exc.args[0], str) else str(exc)
         message = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        print(f"funclib: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(EXIT_USAGE, "error", message, as_json)
     raise exc
+
+
+def _fail(code: int, kind: str, message: str, as_json: bool) -> int:
+    """Report an error: one line on stderr, and under ``--json`` also a JSON object on stdout
+    (``{"error": {"kind", "message", "exit_code"}}``) so that scripts parse every outcome."""
+    print(f"funclib: {kind}: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": {"kind": kind.replace(" ", "_"), "message": message, "exit_code": code}}))
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

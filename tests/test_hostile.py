@@ -198,3 +198,31 @@ def test_documented_grammar_is_accepted():
 def test_long_formula_is_refused_with_a_message_not_a_recursion_error():
     with pytest.raises(funclib.FormulaError, match="longer than"):
         funclib.parse_formula("+".join(["x"] * 1500))
+
+
+# -- 3. the command line: bounded work, one clear line, JSON under --json ----------------------
+
+
+def test_derivative_order_is_capped(capsys):
+    from funclib.cli import main
+
+    assert main(["diff", "gelu", "--order", "1000000"]) == 2
+    assert "above the limit of 20" in capsys.readouterr().err
+
+
+def test_errors_are_json_under_json(capsys):
+    from funclib.cli import main
+
+    assert main(["show", "nosuch", "--json"]) == 2
+    captured = capsys.readouterr()
+    error = json.loads(captured.out)["error"]
+    assert error == {"kind": "error", "message": "unknown function 'nosuch'", "exit_code": 2}
+    assert captured.err.strip() == "funclib: error: unknown function 'nosuch'"
+
+
+def test_kernel_bench_uses_default_parameters(capsys):
+    from funclib.cli import main
+
+    assert main(["kernel", "silu", "--bench", "--size", "4096", "--points", "8", "--json"]) == 0
+    bench = json.loads(capsys.readouterr().out)["bench"]
+    assert bench["elements"] == 4096 and bench["speedup_vs_numpy"] > 0

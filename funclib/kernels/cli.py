@@ -99,7 +99,7 @@ def _bench(entry, kernel, args, params) -> dict[str, float]:
     kernel(x)
     t_kernel = _time(lambda: kernel(x))
     value = entry.numeric_expr(args.variant, params or None)
-    deriv = entry.derivative(variant=args.variant, params=params or None)
+    deriv = entry.derivative(variant=args.variant, params=params or None, numeric=True)
     x64 = x.astype(np.float64)
     t_numpy = _time(lambda: (np_evaluate(value, {entry.symbol: x64}), np_evaluate(deriv, {entry.symbol: x64})), 3)
     libm = entry.kernel(dtype=args.dtype, variant=args.variant, params=params or None, accuracy="libm")
