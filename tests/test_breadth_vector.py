@@ -324,3 +324,89 @@ def test_highway_gate_is_a_convex_combination():
     # far gates: all carry (g -> -inf) or all transform (g -> +inf), no cancellation
     assert float(mp_evaluate(f, {H: 2.0, G: -800.0, X: 3.0})) == 3.0
     assert float(mp_evaluate(f, {H: 2.0, G: 800.0, X: 3.0})) == 2.0
+
+
+# -- MoE routers ---------------------------------------------------------------------------------
+
+from funclib import calculus  # noqa: E402
+from funclib.rowwise import breadth  # noqa: E402
+
+
+def _expanded_rowwise(entry_id, n, params=None):
+    entry = funclib.get(entry_id)
+    return calculus.expand_rowwise(entry.numeric_expr(params=params), n, vectors=entry.variables)
+
+
+def test_sigmoid_topk_gate_matches_formula_and_deepseek_procedure():
+    """Reference vs the catalog formula (40 digits), and vs the procedure of DeepSeek-V3's
+    inference code written independently (argsort of the biased scores, gather the unbiased ones)."""
+    rng = np.random.default_rng(9)
+    n, k = 6, 2
+    xs, outs = _expanded_rowwise("sigmoid_topk_gate", n, {"k": k})
+    bs = [make_symbol(f"b{i}") for i in range(n)]
+    for _ in range(10):
+        x, b = rng.normal(size=n) * 2, rng.normal(size=n) * 0.3
+        got = breadth.sigmoid_topk_gate(x, b, k)
+        point = {**dict(zip(xs, map(float, x))), **dict(zip(bs, map(float, b)))}
+        np.testing.assert_allclose(got, [float(mp_evaluate(o, point)) for o in outs], rtol=1e-14, atol=1e-16)
+        s = 1 / (1 + np.exp(-x))
+        idx = np.argsort(-(s + b))[:k]
+        expected = np.zeros(n)
+        expected[idx] = s[idx] / s[idx].sum()
+        np.testing.assert_allclose(got, expected, rtol=1e-14)
+        assert math.fsum(got) == pytest.approx(1, abs=1e-15)  # claim sums_to_one
+    # bias 0: the selection is the top k of x
+    x = rng.normal(size=(20, n))
+    top = breadth.sigmoid_topk_gate(x, None, k) > 0
+    assert np.all(top.sum(axis=-1) == k)
+    assert np.all(np.sort(x, axis=-1)[:, -k:].min(axis=-1) <= np.where(top, x, np.inf).min(axis=-1))
+
+
+def test_softmax_then_topk_matches_formula_and_switch():
+    rng = np.random.default_rng(10)
+    n = 5
+    for k in (1, 2):
+        xs, outs = _expanded_rowwise("softmax_then_topk", n, {"k": k})
+        for _ in range(8):
+            x = np.round(rng.normal(size=n) * 128) / 64  # dyadic: x + 2.5 is exact
+            got = breadth.softmax_then_topk(x, k)
+            np.testing.assert_allclose(got, [float(mp_evaluate(o, dict(zip(xs, map(float, x))))) for o in outs], rtol=1e-14, atol=1e-16)
+            # claim shift_invariant, exactly in 50 digits
+            with mpmath.workdps(50):
+                pa = [mp_evaluate(o, dict(zip(xs, map(float, x)))) for o in outs]
+                pb = [mp_evaluate(o, dict(zip(xs, map(float, x + 2.5)))) for o in outs]
+                assert max(abs(u - v) for u, v in zip(pa, pb)) < 1e-40
+    torch = _torch()
+    x = rng.normal(size=(10, 8))
+    p = torch.softmax(torch.from_numpy(x), dim=-1)
+    gate, idx = p.max(dim=-1)  # Switch: the top-1 probability itself
+    got = breadth.softmax_then_topk(x, 1)
+    np.testing.assert_allclose(got[np.arange(10), idx.numpy()], gate.numpy(), rtol=1e-15)
+    assert np.all(np.count_nonzero(got, axis=-1) == 1)
+
+
+@pytest.mark.parametrize("entry_id", ["sigmoid_topk_gate", "softmax_then_topk"])
+def test_moe_router_jacobians(entry_id):
+    """The float64 closed form vs the catalog's closed form and vs central differences."""
+    rng = np.random.default_rng(11)
+    n, k = 5, 2
+    entry = funclib.get(entry_id)
+    xs, closed = entry.jacobian_matrix(n, closed_form=True, params={"k": k})
+    bs = [make_symbol(f"b{i}") for i in range(n)]
+    for _ in range(5):
+        x = rng.normal(size=n) * 2
+        b = rng.normal(size=n) * 0.3 if entry_id == "sigmoid_topk_gate" else None
+        if entry_id == "sigmoid_topk_gate":
+            f = lambda z: breadth.sigmoid_topk_gate(z, b, k)  # noqa: E731
+            jac = breadth.sigmoid_topk_gate_jacobian(x, b, k)
+        else:
+            f = lambda z: breadth.softmax_then_topk(z, k)  # noqa: E731
+            jac = breadth.softmax_then_topk_jacobian(x, k)
+        point = dict(zip(xs, map(float, x)))
+        if b is not None:
+            point.update(dict(zip(bs, map(float, b))))
+        expected = np.array([[float(mp_evaluate(closed[i, j], point)) for j in range(n)] for i in range(n)])
+        np.testing.assert_allclose(jac, expected, atol=1e-14)
+        h = 1e-6
+        fd = np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(n)], axis=-1)
+        np.testing.assert_allclose(jac, fd, atol=1e-8)

@@ -497,3 +497,39 @@ JACOBIANS: dict[str, Callable] = {
     "hardmax": lambda x, y, mask, p: np.zeros(x.shape + (x.shape[-1],)),
     "centered_softmax": _jac_centered,
 }
+
+
+# -- MoE routers (catalog/gated/breadth_moe.toml; not in NORMALIZERS: a second row vector) ----------
+
+def sigmoid_topk_gate(x, b=None, k: int = 8) -> np.ndarray:
+    """DeepSeek-V3 gates for rows of router logits ``x`` (last axis) and selection bias ``b``."""
+    x = np.asarray(x, dtype=np.float64)
+    b = np.zeros_like(x) if b is None else np.broadcast_to(np.asarray(b, dtype=np.float64), x.shape)
+    k = _integer_k("sigmoid_topk_gate", k)
+    s = _sigmoid(x)
+    keep = _kept_topk(s + b, np.zeros(x.shape, dtype=bool), k)
+    w = np.where(keep, s, 0.0)
+    with np.errstate(invalid="ignore"):
+        total = np.sum(w, axis=-1, keepdims=True)
+        return np.where(total > 0, w / np.where(total > 0, total, 1.0), 0.0)
+
+
+def sigmoid_topk_gate_jacobian(x, b=None, k: int = 8) -> np.ndarray:
+    """dg_i/dx_j on each region of fixed selection (b held fixed), shape (..., n, n)."""
+    g = sigmoid_topk_gate(x, b, k)
+    c = 1 - _sigmoid(np.asarray(x, dtype=np.float64))
+    eye = np.eye(g.shape[-1])
+    return g[..., :, None] * (eye * c[..., :, None] - (g * c)[..., None, :])
+
+
+def softmax_then_topk(x, k: int = 1) -> np.ndarray:
+    """Switch router: softmax over the row, the top k kept unchanged, the rest 0."""
+    x = np.asarray(x, dtype=np.float64)
+    keep = _kept_topk(x, np.isneginf(x), _integer_k("softmax_then_topk", k))
+    return np.where(keep, _softmax(x), 0.0)
+
+
+def softmax_then_topk_jacobian(x, k: int = 1) -> np.ndarray:
+    y = softmax_then_topk(x, k)
+    p = _softmax(np.asarray(x, dtype=np.float64))
+    return y[..., :, None] * (np.eye(y.shape[-1]) - p[..., None, :])
