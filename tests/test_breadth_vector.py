@@ -410,3 +410,105 @@ def test_moe_router_jacobians(entry_id):
         h = 1e-6
         fd = np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(n)], axis=-1)
         np.testing.assert_allclose(jac, fd, atol=1e-8)
+
+
+# -- attention scores ----------------------------------------------------------------------------
+
+import sympy as sp  # noqa: E402
+
+SCORES = ["dot_product_score", "cosine_score", "l2_distance_score", "gaussian_kernel_score", "favor_plus_features"]
+
+
+def _score(entry_id, n, params=None):
+    entry = funclib.get(entry_id)
+    first, second = entry.variables
+    xs, outs = calculus.expand_rowwise(entry.numeric_expr(params=params), n, vector=first, vectors=entry.variables)
+    return xs, [make_symbol(f"{second}{i}") for i in range(n)], outs[0]
+
+
+def _value(expr, xs, ys, q, k):
+    return float(mp_evaluate(expr, {**dict(zip(xs, map(float, q))), **dict(zip(ys, map(float, k)))}, 40))
+
+
+def _numpy_score(entry_id, q, k, tau=0.1):
+    n = q.shape[-1]
+    if entry_id == "dot_product_score":
+        return q @ k / math.sqrt(n)
+    if entry_id == "cosine_score":
+        return q @ k / (np.linalg.norm(q) * np.linalg.norm(k) * tau)
+    if entry_id == "l2_distance_score":
+        return -np.sum((q - k) ** 2) / math.sqrt(n)
+    if entry_id == "gaussian_kernel_score":
+        return math.exp(-np.sum((q - k) ** 2) / (2 * math.sqrt(n)))
+    return math.exp(q @ k - q @ q / 2)  # favor+: (x, w)
+
+
+def _closed_gradient(entry_id, q, k, tau=0.1):
+    """The gradients in the first variable that the descriptions state."""
+    n = q.shape[-1]
+    if entry_id == "dot_product_score":
+        return k / math.sqrt(n)
+    if entry_id == "cosine_score":
+        qh, kh = q / np.linalg.norm(q), k / np.linalg.norm(k)
+        return (kh - (qh @ kh) * qh) / (np.linalg.norm(q) * tau)
+    if entry_id == "l2_distance_score":
+        return -2 * (q - k) / math.sqrt(n)
+    if entry_id == "gaussian_kernel_score":
+        return -_numpy_score(entry_id, q, k) * (q - k) / math.sqrt(n)
+    return _numpy_score(entry_id, q, k) * (k - q)
+
+
+@pytest.mark.parametrize("entry_id", SCORES)
+def test_score_values_and_gradients(entry_id):
+    rng = np.random.default_rng(len(entry_id))
+    for n in (1, 2, 4):
+        xs, ys, expr = _score(entry_id, n)
+        grads = [sp.diff(expr, x) for x in xs]
+        for _ in range(4):
+            q, k = rng.normal(size=n), rng.normal(size=n)
+            assert _value(expr, xs, ys, q, k) == pytest.approx(_numpy_score(entry_id, q, k), rel=1e-13, abs=1e-15)
+            point = {**dict(zip(xs, map(float, q))), **dict(zip(ys, map(float, k)))}
+            symbolic = np.array([float(mp_evaluate(g, point, 40)) for g in grads])
+            np.testing.assert_allclose(symbolic, _closed_gradient(entry_id, q, k), rtol=1e-12, atol=1e-14)
+
+
+def test_scores_vs_pytorch():
+    torch = _torch()
+    rng = np.random.default_rng(12)
+    q, k = rng.normal(size=(5, 8)), rng.normal(size=(7, 8))
+    tq, tk = torch.from_numpy(q), torch.from_numpy(k)
+    scores = {name: np.array([[_numpy_score(name, a, b) for b in k] for a in q]) for name in SCORES[:4]}
+    # the scores scaled_dot_product_attention normalizes: check through its output with V = I
+    out = torch.nn.functional.scaled_dot_product_attention(tq[None], tk[None], torch.eye(7, dtype=torch.float64)[None])[0].numpy()
+    np.testing.assert_allclose(out, evaluate("softmax", scores["dot_product_score"]), rtol=1e-12, atol=1e-15)
+    cos = torch.nn.functional.cosine_similarity(tq[:, None, :], tk[None, :, :], dim=-1).numpy()
+    np.testing.assert_allclose(scores["cosine_score"], cos / 0.1, rtol=1e-12)
+    dist2 = torch.cdist(tq, tk).numpy() ** 2
+    np.testing.assert_allclose(scores["l2_distance_score"], -dist2 / math.sqrt(8), rtol=1e-10)
+    np.testing.assert_allclose(scores["gaussian_kernel_score"], np.exp(-dist2 / (2 * math.sqrt(8))), rtol=1e-10)
+
+
+def test_score_facts():
+    rng = np.random.default_rng(13)
+    for q, k in zip(rng.normal(size=(30, 4)) * 3, rng.normal(size=(30, 4)) * 3):
+        c = _numpy_score("cosine_score", q, k)
+        assert abs(c) <= 10 + 1e-12  # |cos| <= 1, tau = 0.1
+        assert _numpy_score("cosine_score", 3.5 * q, 0.2 * k) == pytest.approx(c, rel=1e-13)
+        g = _numpy_score("gaussian_kernel_score", q, k)
+        assert 0 < g <= 1 and _numpy_score("gaussian_kernel_score", q, q) == 1
+        assert g == pytest.approx(math.exp(_numpy_score("l2_distance_score", q, k) / 2), rel=1e-13)
+        v = rng.normal(size=4)
+        assert _numpy_score("l2_distance_score", q + v, k + v) == pytest.approx(_numpy_score("l2_distance_score", q, k), rel=1e-12)
+        assert _numpy_score("favor_plus_features", q, k) > 0
+
+
+def test_favor_plus_feature_is_unbiased():
+    """E_w[phi_w(q) phi_w(k)] = exp(q k) for w ~ N(0, 1) (n = 1), by quadrature at 30 digits."""
+    xs, ws, expr = _score("favor_plus_features", 1)
+    with mpmath.workdps(30):
+        for q, k in ((0.3, -0.7), (1.2, 0.9), (-2.0, 0.5)):
+            def integrand(w):
+                fq = mp_evaluate(expr, {xs[0]: q, ws[0]: w}, 30)
+                fk = mp_evaluate(expr, {xs[0]: k, ws[0]: w}, 30)
+                return fq * fk * mpmath.npdf(w)
+            assert abs(mpmath.quad(integrand, [-mpmath.inf, 0, mpmath.inf]) - mpmath.exp(mpmath.mpf(q) * k)) < 1e-20
