@@ -512,3 +512,30 @@ def test_favor_plus_feature_is_unbiased():
                 fk = mp_evaluate(expr, {xs[0]: k, ws[0]: w}, 30)
                 return fq * fk * mpmath.npdf(w)
             assert abs(mpmath.quad(integrand, [-mpmath.inf, 0, mpmath.inf]) - mpmath.exp(mpmath.mpf(q) * k)) < 1e-20
+
+
+# -- grouped reductions --------------------------------------------------------------------------
+
+def test_maxout_vs_pytorch_and_facts():
+    torch = _torch()
+    x = np.concatenate([_rows(n=4), [[1.0, 3.0, 3.0, -2.0]]])
+    t = torch.tensor(x, requires_grad=True)
+    ref = torch.amax(t, dim=-1)
+    np.testing.assert_array_equal(evaluate("maxout", x), ref.detach().numpy())
+    (grad,) = torch.autograd.grad(ref.sum(), [t])
+    np.testing.assert_allclose(jacobian("maxout", x), grad.numpy(), atol=0)  # ties split equally, as amax
+    g = jacobian("maxout", x)
+    assert np.all(g >= 0) and np.allclose(g.sum(axis=-1), 1)  # l1 norm 1: 1-Lipschitz in l-inf
+    z = np.round(_rows(n=4, seed=3) * 64) / 64
+    assert np.all(np.abs(evaluate("maxout", z) - evaluate("maxout", z[::-1])) <= np.max(np.abs(z - z[::-1]), axis=-1))
+    np.testing.assert_array_equal(evaluate("maxout", z + 0.75), evaluate("maxout", z) + 0.75)
+
+
+def test_group_sum():
+    entry = funclib.get("group_sum")
+    xs, outs = calculus.expand_rowwise(entry.numeric_expr(params={"tau": 4.0}), 5)
+    _, closed = entry.jacobian_matrix(5, closed_form=True, params={"tau": 4.0})
+    for row in _rows(5, 5):
+        point = dict(zip(xs, map(float, row)))
+        assert float(mp_evaluate(outs[0], point)) == pytest.approx(math.fsum(row) / 4, rel=1e-14, abs=1e-15)
+        assert all(float(mp_evaluate(c, point)) == 0.25 for c in closed)

@@ -246,7 +246,12 @@ def _mellowmax(x, mask, p, extra):
     return (m + np.log(np.sum(w, axis=-1, keepdims=True) / x.shape[-1]) / p["omega"])[..., 0]
 
 
+def _maxout(x, mask, p, extra):
+    return np.max(x, axis=-1)
+
+
 FLOAT64: dict[str, Callable] = {
+    "maxout": _maxout,
     "l2_normalize": _l2_normalize,
     "rms_normalize": _rms_normalize,
     "standardize": _standardize,
@@ -342,6 +347,7 @@ def _mp_boltzmann(x, p):
 
 
 MP: dict[str, Callable] = {
+    "maxout": lambda x, p: max(x),
     "l2_normalize": _mp_l2,
     "rms_normalize": lambda x, p: [v / mpmath.sqrt(_mp_mean([u * u for u in x]) + p["eps"]) for v in x],
     "standardize": _mp_standardize,
@@ -475,7 +481,13 @@ def _jac_mellowmax(x, y, mask, p):
     return _softmax(np.where(mask, -np.inf, p["omega"] * x))
 
 
+def _jac_maxout(x, y, mask, p):
+    top = (x == np.max(x, axis=-1, keepdims=True)).astype(np.float64)
+    return top / np.sum(top, axis=-1, keepdims=True)
+
+
 JACOBIANS: dict[str, Callable] = {
+    "maxout": _jac_maxout,
     "l2_normalize": _jac_l2,
     "rms_normalize": _jac_rms,
     "standardize": _jac_standardize,
