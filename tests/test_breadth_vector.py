@@ -539,3 +539,28 @@ def test_group_sum():
         point = dict(zip(xs, map(float, row)))
         assert float(mp_evaluate(outs[0], point)) == pytest.approx(math.fsum(row) / 4, rel=1e-14, abs=1e-15)
         assert all(float(mp_evaluate(c, point)) == 0.25 for c in closed)
+
+
+# -- statistics-gated ----------------------------------------------------------------------------
+
+def test_ash_with_a_threshold():
+    """z != 0: the float64 Jacobian vs the catalog closed form and finite differences; the hard
+    limit alpha -> inf keeps the entries above mean + z std."""
+    entry = funclib.get("ash")
+    params = {"alpha": 2.0, "z": 0.8}
+    xs, closed = entry.jacobian_matrix(5, closed_form=True, params=params)
+    for row in _rows(5, 5, 1.5, seed=14):
+        jac = jacobian("ash", row, params)
+        point = dict(zip(xs, map(float, row)))
+        expected = np.array([[float(mp_evaluate(closed[i, j], point)) for j in range(5)] for i in range(5)])
+        np.testing.assert_allclose(jac, expected, rtol=1e-12, atol=1e-14)
+        h = 1e-6
+        fd = np.stack([(evaluate("ash", row + h * e, params) - evaluate("ash", row - h * e, params)) / (2 * h) for e in np.eye(5)], axis=-1)
+        np.testing.assert_allclose(jac, fd, atol=1e-8)
+        got = evaluate("ash", row, params)
+        ref = [float(v) for v in mp_reference("ash", row, params)]
+        np.testing.assert_allclose(got, ref, rtol=1e-14, atol=1e-15)
+        hard = evaluate("ash", row, {"alpha": 1e6, "z": 0.8})
+        cut = row.mean() + 0.8 * row.std()
+        far = np.abs(row - cut) > 1e-3
+        np.testing.assert_allclose(hard[far], np.where(row >= cut, row, 0.0)[far], atol=1e-12)

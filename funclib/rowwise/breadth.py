@@ -250,7 +250,24 @@ def _maxout(x, mask, p, extra):
     return np.max(x, axis=-1)
 
 
+def _ash_parts(x, mask, p):
+    """u = alpha (x - mean - z std) over the unmasked entries (scaled: no overflow)."""
+    xf = _fill(x, mask)
+    n = _count(mask)
+    d = np.where(mask, 0.0, xf - _masked_mean(x, mask))
+    m = np.maximum(np.max(np.abs(d), axis=-1, keepdims=True), 1e-300)
+    sd = m * np.sqrt(np.sum((d / m) ** 2, axis=-1, keepdims=True) / n)
+    u = p["alpha"] * (d - p["z"] * sd)
+    return xf, d, sd, u, n
+
+
+def _ash(x, mask, p, extra):
+    xf, _, _, u, _ = _ash_parts(x, mask, p)
+    return np.where(mask, 0.0, xf * _sigmoid(u))
+
+
 FLOAT64: dict[str, Callable] = {
+    "ash": _ash,
     "maxout": _maxout,
     "l2_normalize": _l2_normalize,
     "rms_normalize": _rms_normalize,
@@ -346,7 +363,14 @@ def _mp_boltzmann(x, p):
     return mpmath.fsum(v * u for v, u in zip(x, w)) / mpmath.fsum(w)
 
 
+def _mp_ash(x, p):
+    mu = _mp_mean(x)
+    sd = mpmath.sqrt(mpmath.fsum((v - mu) ** 2 for v in x) / len(x))
+    return [v * _mp_sigmoid(p["alpha"] * (v - mu - p["z"] * sd)) for v in x]
+
+
 MP: dict[str, Callable] = {
+    "ash": _mp_ash,
     "maxout": lambda x, p: max(x),
     "l2_normalize": _mp_l2,
     "rms_normalize": lambda x, p: [v / mpmath.sqrt(_mp_mean([u * u for u in x]) + p["eps"]) for v in x],
@@ -486,7 +510,18 @@ def _jac_maxout(x, y, mask, p):
     return top / np.sum(top, axis=-1, keepdims=True)
 
 
+def _jac_ash(x, y, mask, p):
+    xf, d, sd, u, n = _ash_parts(x, mask, p)
+    s, sm = _sigmoid(u), _sigmoid(-u)
+    eye = np.eye(x.shape[-1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dsd = np.where(p["z"] == 0, 0.0, p["z"] * d / (n * sd))  # z dsigma/dx_j
+    inner = eye - 1.0 / n[..., None] - dsd[..., None, :]
+    return eye * s[..., :, None] + (p["alpha"] * xf * s * sm)[..., :, None] * inner
+
+
 JACOBIANS: dict[str, Callable] = {
+    "ash": _jac_ash,
     "maxout": _jac_maxout,
     "l2_normalize": _jac_l2,
     "rms_normalize": _jac_rms,
