@@ -226,3 +226,67 @@ def test_kernel_bench_uses_default_parameters(capsys):
     assert main(["kernel", "silu", "--bench", "--size", "4096", "--points", "8", "--json"]) == 0
     bench = json.loads(capsys.readouterr().out)["bench"]
     assert bench["elements"] == 4096 and bench["speedup_vs_numpy"] > 0
+
+
+# -- 4. damaged or degenerate network files: one line, exit 2, or the exact answer -------------
+
+
+def _npz_bytes(tmp_path):
+    path = tmp_path / "ok.npz"
+    np.savez(path, W0=np.eye(2), W1=np.ones((1, 2)))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+def test_damaged_npz_is_one_clear_error(tmp_path, capsys, damage):
+    from funclib.cli import main
+
+    data = _npz_bytes(tmp_path)
+    path = tmp_path / "bad.npz"
+    path.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "garbage": bytes(range(256)) * 3}[damage])
+    assert main(["lipschitz", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read as .npz" in err and "Traceback" not in err
+
+
+def test_npz_header_declaring_a_huge_array_is_refused_without_allocating(tmp_path):
+    import zipfile
+
+    from funclib.verify import NetworkError, load
+
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000, 100000), }"
+    header = header + " " * (118 - len(header)) + "\n"
+    blob = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("W0.npy", blob)
+        archive.writestr("W1.npy", blob)
+    with pytest.raises(NetworkError, match="declares shape"):
+        load(path)
+
+
+def test_zero_layer_gives_the_exact_constant_zero():
+    from funclib.verify import Network, lipschitz
+
+    res = lipschitz(Network([np.zeros((3, 2)), np.ones((1, 3))], "gelu"), lower=False)
+    assert res.value == 0.0 and res.certified
+
+
+@pytest.mark.parametrize("scales", [(2.0**-900, 2.0**500, 1.0), (1e-300, 1e-300, 1.0), (1e150, 1e150, 1e10)])
+def test_bounds_scale_with_the_weights(scales):
+    """LipSDP is homogeneous in each weight matrix: extreme magnitudes give the scaled bound
+    (or inf where it overflows float64), never a ZeroDivisionError or a NaN."""
+    from funclib.verify import Network, lipschitz
+
+    rng = np.random.default_rng(3)
+    ws = [rng.normal(size=(5, 3)), rng.normal(size=(4, 5)), rng.normal(size=(2, 4))]
+    base = lipschitz(Network(ws, "elu"), lower=False).value
+    res = lipschitz(Network([w * s for w, s in zip(ws, scales)], "elu"), lower=False)
+    with np.errstate(over="ignore"):
+        expect = float(np.float64(base) * np.float64(scales[0]) * np.float64(scales[1]) * np.float64(scales[2]))
+    if expect == 0.0:
+        assert 0.0 < res.value <= 1e-300  # underflow: still a (tiny) upper bound
+    elif np.isinf(expect):
+        assert np.isinf(res.value)
+    else:
+        assert res.value == pytest.approx(expect, rel=1e-6)

@@ -42,6 +42,53 @@ def _bounds(network: Network, allow_estimated: bool) -> list[SlopeBound | None]:
             for a in network.activations]
 
 
+def _power_of_two_scales(network: Network) -> list[int]:
+    """Exponents e_k with 2^-e_k ||W_k||_2 in [1/2, 1): the LipSDP bound is positively homogeneous
+    in each weight matrix, so the problem is solved for the scaled weights (exactly, powers of
+    two round nothing) and the bound multiplied back. Without this, weights of size 1e-300 or
+    1e+200 underflow or overflow in the products the LMI is made of."""
+    exps = []
+    for w in network.weights:
+        norm = float(np.linalg.norm(w, 2)) if w.size else 0.0
+        if not math.isfinite(norm):  # entries near float64's limit: scale by the largest first
+            big = float(np.max(np.abs(w)))
+            norm = math.ldexp(float(np.linalg.norm(np.ldexp(w, -math.frexp(big)[1]), 2)), math.frexp(big)[1])
+        exps.append(math.frexp(norm)[1] if norm > 0 else 0)
+    return exps
+
+
+def _scaled(network: Network, exps: list[int]) -> Network:
+    return Network([np.ldexp(w, -e) for w, e in zip(network.weights, exps)], list(network.activations),
+                   list(network.biases))
+
+
+def _scale_piece(piece: dict, exponent: int) -> dict:
+    """A piece solved on scaled weights, in the units of the original weights (rho = L^2)."""
+    out = dict(piece)
+    for key in ("raw", "closed", "sdp_lower"):
+        if out.get(key) is not None:
+            out[key] = _ldexp(out[key], exponent)
+    if out.get("rho") is not None:
+        out["rho_scaled"] = out["rho"]
+        out["rho"] = None  # the bound is carried as sqrt(rho_scaled) * 2^exponent (no overflow)
+    out["exponent"] = exponent
+    return out
+
+
+def _ldexp(value: float, exponent: int) -> float:
+    """value * 2^exponent, inf where it overflows float64 (math.ldexp raises there)."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def _ldexp_up(value: float, exponent: int) -> float:
+    """value * 2^exponent rounded up (exact unless it underflows; then the smallest subnormal)."""
+    scaled = _ldexp(value, exponent)
+    return scaled if scaled > 0 or value == 0 else math.ldexp(1.0, -1074)
+
+
 def _piece(network: Network, bounds, method: str, solver: str, time_limit, rel_gap, progress, notes):
     """Certified bound of one (sub)network: dict with value, raw, closed form, solver info."""
     lmi = LipSDP(network.weights, layer_qcs(network.activations, network.dims[1:-1], bounds), method)
@@ -158,21 +205,32 @@ def lipschitz(
     L = len(network.weights)
     if split is not None and (split < 1 or int(split) != split):
         raise ValueError(f"split must be a positive integer, got {split!r}")
+    if naive == 0.0 and any(not np.any(w) for w in network.weights):
+        # A zero weight matrix makes the network constant: its Lipschitz constant is exactly 0.
+        notes.append("a weight matrix is zero: the network is constant, its Lipschitz constant is 0 (exact)")
+        return _result(network, naive, {"value": 0.0}, [], method, split, "optimal", start, notes, bounds,
+                       (lower, lower_samples, lower_starts, lower_time), seed, certified=not estimated)
+    exps = _power_of_two_scales(network)
+    scaled = _scaled(network, exps)
+    if any(exps):
+        notes.append("weights solved at spectral norm ~1 (exact power-of-two scaling), the bound scaled back")
     cuts = list(range(0, L, int(split))) + [L] if split else [0, L]
     pieces = []
     value = 1.0
     try:
         for a, b in zip(cuts[:-1], cuts[1:]):
-            sub = network.slice(a, b)
+            sub = scaled.slice(a, b)
             piece = _piece(sub, bounds[a:b - 1], method, solver, time_limit, rel_gap, progress, notes)
+            piece = _scale_piece(piece, sum(exps[a:b]))
             pieces.append(piece)
-            value = _mul_up(value, sqrt_up(piece["rho"]))
+            value = _mul_up(value, _ldexp_up(sqrt_up(piece["rho_scaled"]), piece["exponent"]))
             if b < L:
                 value = _mul_up(value, lips[b - 1])
     except VerificationError as exc:
         fallback = exc.result or {}
         have = fallback.get("rho") is not None and not split
-        res = _result(network, naive, {"value": sqrt_up(fallback["rho"]) if have else naive}, [], "closed-form",
+        fallback_value = _ldexp_up(sqrt_up(fallback["rho"]), sum(exps)) if have else naive
+        res = _result(network, naive, {"value": fallback_value}, [], "closed-form",
                       None, "failed", start, notes + [str(exc)], bounds,
                       (lower, lower_samples, lower_starts, lower_time), seed, certified=have and not estimated)
         res.notes.append("value is the certified layer-wise closed-form bound" if have else

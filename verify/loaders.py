@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,47 @@ def _with_activation(activations: Any, params: Any, hidden: int) -> Any:
     return [(a, dict(p or {})) for a, p in zip(activations, params)]
 
 
+#: Largest array a network file may declare (elements); a header can claim any shape, and
+#: NumPy allocates what it claims before reading the data.
+MAX_ARRAY_ELEMENTS = 1 << 28
+
+
+def _check_npz_sizes(path: str | Path) -> None:
+    """Read each member's .npy header (not its data) and refuse a damaged archive or a declared
+    shape beyond :data:`MAX_ARRAY_ELEMENTS` or beyond the bytes actually stored."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    major, _ = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                count = int(np.prod(shape, dtype=object)) if shape else 1
+                if count > MAX_ARRAY_ELEMENTS:
+                    raise NetworkError(f"{path}: array {info.filename[:-4]!r} declares shape {shape} "
+                                       f"({count} elements, limit {MAX_ARRAY_ELEMENTS})")
+                if dtype.itemsize and count * dtype.itemsize > info.file_size:
+                    raise NetworkError(f"{path}: array {info.filename[:-4]!r} declares shape {shape} but the "
+                                       f"file holds only {info.file_size} bytes of it (truncated or damaged)")
+    except NetworkError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise NetworkError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
+
+
 def load_npz(path: str | Path, activation: Any = None, params: Any = None) -> Network:
     """Load the documented ``.npz`` layout (see the module docstring).
 
     ``activation``/``params`` given here override what the file says.
     """
+    _check_npz_sizes(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise NetworkError(f"{path}: cannot read as .npz ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise NetworkError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
     with data:
         keys = set(data.files)
         found = sorted((int(m.group(1)), k) for k in keys if (m := _W_KEY.match(k)))

@@ -71,7 +71,7 @@ class LipschitzResult:
             f"Lipschitz bound (l2): {self.value:.6g}  [{tag}; LipSDP-{self.method}, solver {self.solver}, "
             f"status {self.status}, {self.seconds:.2f} s]",
             f"  lower bound {self.lower:.6g} ({self.lower_method}); upper/lower = {self.ratio_upper_lower:.4g}",
-            f"  naive product of spectral norms {self.naive:.6g} (naive/upper = {self.naive / self.value:.4g})",
+            f"  naive product of spectral norms {self.naive:.6g} (naive/upper = {self.naive / self.value if self.value else math.nan:.4g})",
         ]
         if self.closed_form is not None:
             lines.append(f"  layer-wise closed-form bound {self.closed_form:.6g}")
