@@ -564,3 +564,15 @@ def test_ash_with_a_threshold():
         cut = row.mean() + 0.8 * row.std()
         far = np.abs(row - cut) > 1e-3
         np.testing.assert_allclose(hard[far], np.where(row >= cut, row, 0.0)[far], atol=1e-12)
+
+
+def test_z_loss_classification_invariances_and_name_clash():
+    x = np.round(_rows(10, 6, 2.0, seed=15) * 64) / 64
+    for a, b in ((1.0, 0.0), (3.0, 1.5)):
+        y = evaluate("z_loss_classification", x, {"a": a, "b": b})
+        np.testing.assert_allclose(evaluate("z_loss_classification", 2.5 * x + 0.75, {"a": a, "b": b}), y, rtol=1e-13)
+        z = (x - x.mean(axis=-1, keepdims=True)) / x.std(axis=-1, keepdims=True)
+        np.testing.assert_allclose(y, np.logaddexp(0, a * (b - z)) / a, rtol=1e-13)
+    # the ST-MoE router z-loss is another function with the same name
+    assert not np.allclose(evaluate("z_loss_classification", x)[:, 0], [float(v) for v in (np.log(np.exp(x).sum(-1)) ** 2)])
+    assert "different function" in funclib.get("z_loss_classification").description

@@ -266,7 +266,24 @@ def _ash(x, mask, p, extra):
     return np.where(mask, 0.0, xf * _sigmoid(u))
 
 
+def _z_scores(x, mask):
+    xf = _fill(x, mask)
+    n = _count(mask)
+    d = np.where(mask, 0.0, xf - _masked_mean(x, mask))
+    m = np.max(np.abs(d), axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = d / m  # constant rows: 0/0 = NaN, as the definition
+        r = np.sqrt(np.sum(u * u, axis=-1, keepdims=True) / n)
+        return u / r, m * r, n
+
+
+def _z_loss_classification(x, mask, p, extra):
+    z, _, _ = _z_scores(x, mask)
+    return _softplus(p["a"] * (p["b"] - z)) / p["a"]
+
+
 FLOAT64: dict[str, Callable] = {
+    "z_loss_classification": _z_loss_classification,
     "ash": _ash,
     "maxout": _maxout,
     "l2_normalize": _l2_normalize,
@@ -369,7 +386,16 @@ def _mp_ash(x, p):
     return [v * _mp_sigmoid(p["alpha"] * (v - mu - p["z"] * sd)) for v in x]
 
 
+def _mp_z_loss(x, p):
+    mu = _mp_mean(x)
+    sd = mpmath.sqrt(mpmath.fsum((v - mu) ** 2 for v in x) / len(x))
+    if sd == 0:
+        return [mpmath.nan] * len(x)
+    return [mpmath.log1p(mpmath.exp(p["a"] * (p["b"] - (v - mu) / sd))) / p["a"] for v in x]
+
+
 MP: dict[str, Callable] = {
+    "z_loss_classification": _mp_z_loss,
     "ash": _mp_ash,
     "maxout": lambda x, p: max(x),
     "l2_normalize": _mp_l2,
@@ -520,7 +546,16 @@ def _jac_ash(x, y, mask, p):
     return eye * s[..., :, None] + (p["alpha"] * xf * s * sm)[..., :, None] * inner
 
 
+def _jac_z_loss(x, y, mask, p):
+    z, sd, n = _z_scores(x, mask)
+    z = np.where(mask, 0.0, z)
+    eye = np.eye(x.shape[-1])
+    g = -_sigmoid(p["a"] * (p["b"] - z))
+    return g[..., :, None] * (eye - 1.0 / n[..., None] - z[..., :, None] * z[..., None, :] / n[..., None]) / sd[..., None]
+
+
 JACOBIANS: dict[str, Callable] = {
+    "z_loss_classification": _jac_z_loss,
     "ash": _jac_ash,
     "maxout": _jac_maxout,
     "l2_normalize": _jac_l2,
