@@ -576,3 +576,13 @@ def test_z_loss_classification_invariances_and_name_clash():
     # the ST-MoE router z-loss is another function with the same name
     assert not np.allclose(evaluate("z_loss_classification", x)[:, 0], [float(v) for v in (np.log(np.exp(x).sum(-1)) ** 2)])
     assert "different function" in funclib.get("z_loss_classification").description
+
+
+def test_soft_nms_decays():
+    lin, gau = funclib.get("soft_nms_linear"), funclib.get("soft_nms_gaussian")
+    S, U = make_symbol("s"), make_symbol("u")
+    for s, u in np.random.default_rng(16).uniform(0, 1, size=(30, 2)):
+        expected = s * (1 - u) if u >= 0.3 else s
+        assert float(mp_evaluate(lin.numeric_expr(), {S: s, U: u})) == pytest.approx(expected, rel=1e-15)
+        assert float(mp_evaluate(gau.numeric_expr(), {S: s, U: u})) == pytest.approx(s * math.exp(-u * u / 0.5), rel=1e-14)
+    assert float(mp_evaluate(lin.numeric_expr(), {S: 0.8, U: 0.3})) == pytest.approx(0.8 * 0.7)  # convention at N_t
