@@ -585,4 +585,5 @@ def test_soft_nms_decays():
         expected = s * (1 - u) if u >= 0.3 else s
         assert float(mp_evaluate(lin.numeric_expr(), {S: s, U: u})) == pytest.approx(expected, rel=1e-15)
         assert float(mp_evaluate(gau.numeric_expr(), {S: s, U: u})) == pytest.approx(s * math.exp(-u * u / 0.5), rel=1e-14)
-    assert float(mp_evaluate(lin.numeric_expr(), {S: 0.8, U: 0.3})) == pytest.approx(0.8 * 0.7)  # convention at N_t
+    # convention at N_t (0.5: exact in binary; the float 0.3 lies below the exact 3/10)
+    assert float(mp_evaluate(lin.numeric_expr(params={"Nt": 0.5}), {S: 0.8, U: 0.5})) == pytest.approx(0.4)
