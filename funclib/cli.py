@@ -396,8 +396,12 @@ def _report(exc: Exception, *, as_json: bool = False) -> int:
     from .formula import FormulaError
     from .registry import CatalogError, UnknownEntryError
 
+    from .kernels.cache import CacheDirError
+
     if isinstance(exc, CatalogError):  # a broken catalog, not bad input: before ValueError
         return _fail(EXIT_ERROR, "catalog error", str(exc), as_json)
+    if isinstance(exc, CacheDirError):  # the environment, not the command line
+        return _fail(EXIT_ERROR, "cache error", str(exc), as_json)
     if isinstance(exc, (UsageError, UnknownEntryError, FormulaError, ParameterError, KeyError, ValueError, TypeError)):
         text = exc.args[0] if type(exc) is KeyError and exc.args and isinstance(exc.args[0], str) else str(exc)
         message = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -290,3 +290,77 @@ def test_bounds_scale_with_the_weights(scales):
         assert np.isinf(res.value)
     else:
         assert res.value == pytest.approx(expect, rel=1e-6)
+
+
+# -- 5. caches heal themselves; the cache directory is the user's -----------------------------
+
+
+def _fresh_compile(formula, **kw):
+    import sys as _sys
+
+    from funclib.kernels import api
+
+    api._MEMO.clear()
+    for name in [m for m in _sys.modules if m.startswith("funclib_kernel_cache_")]:
+        _sys.modules.pop(name, None)
+    return funclib.compile(formula, **kw)
+
+
+def test_damaged_module_that_keeps_its_key_line_is_regenerated(tmp_path, monkeypatch):
+    import glob
+
+    monkeypatch.setenv("FUNCLIB_CACHE_DIR", str(tmp_path))
+    k = _fresh_compile("x*sigmoid(1.5*x)", dtype="float64", outputs=("value",))
+    (path,) = glob.glob(str(tmp_path / "kernels" / "fk_*.py"))
+    text = open(path).read()
+    open(path, "w").write(text[: len(text) // 2] + f"\nKEY = {k.key!r}\n")  # truncated, key kept
+    k2 = _fresh_compile("x*sigmoid(1.5*x)", dtype="float64", outputs=("value",))
+    assert k2(np.array([2.0]))[0] == pytest.approx(2 / (1 + np.exp(-3.0)))
+    from funclib.kernels.cache import is_sealed
+
+    assert is_sealed(open(path).read())
+
+
+def test_published_cache_files_follow_the_umask(tmp_path, monkeypatch):
+    import glob
+    import os
+
+    monkeypatch.setenv("FUNCLIB_CACHE_DIR", str(tmp_path))
+    old = os.umask(0o022)
+    try:
+        _fresh_compile("x*tanh(x)/3", dtype="float64", outputs=("value",))
+    finally:
+        os.umask(old)
+    (path,) = glob.glob(str(tmp_path / "kernels" / "fk_*.py"))
+    assert os.stat(path).st_mode & 0o777 == 0o644
+
+
+def test_non_finite_parameter_default_compiles(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNCLIB_CACHE_DIR", str(tmp_path))
+    k = _fresh_compile("Min(x, c)", params={"c": float("inf")}, dtype="float64", outputs=("value",))
+    assert list(k(np.array([-1.0, 5.0]))) == [-1.0, 5.0]
+
+
+@pytest.mark.parametrize("kind", ["file", "missing_parent"])
+def test_unusable_cache_directory_is_one_clear_error(tmp_path, kind):
+    import os
+
+    target = tmp_path / "afile"
+    target.write_text("x")
+    cache = target if kind == "file" else "/proc/funclib-nonexistent"
+    proc = subprocess.run([sys.executable, "-m", "funclib.cli", "kernel", "x*tanh(x)", "--points", "8"],
+                          capture_output=True, text=True, env={**os.environ, "FUNCLIB_CACHE_DIR": str(cache)})
+    assert proc.returncode == 1
+    assert "cache error" in proc.stderr and "FUNCLIB_CACHE_DIR" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_row_wise_numba_caches_go_to_the_funclib_cache(tmp_path):
+    import os
+
+    code = ("import numpy as np; from funclib.kernels import rowwise;"
+            "rowwise.sparsemax(np.array([[1.0, 2.0, 0.5]]))")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "FUNCLIB_CACHE_DIR": str(tmp_path)})
+    cached = list((tmp_path / "numba").rglob("*.nbi"))
+    assert cached, "no Numba index under FUNCLIB_CACHE_DIR/numba"
+    package = os.path.dirname(funclib.__file__)
+    assert all(str(p).startswith(str(tmp_path)) for p in cached) and not str(tmp_path).startswith(package)

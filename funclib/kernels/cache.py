@@ -25,7 +25,31 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["cache_dir", "kernel_dir", "write_atomic", "load_module"]
+__all__ = ["cache_dir", "kernel_dir", "write_atomic", "load_module", "CacheDirError", "seal", "is_sealed"]
+
+#: The last line of every published module: the SHA-256 of everything above it. A file that is
+#: truncated or edited (even one that keeps its KEY line) fails the check and is regenerated.
+_SEAL = "# funclib-sha256: "
+
+
+class CacheDirError(OSError):
+    """The cache directory cannot be used (a file, not writable, on a read-only system)."""
+
+
+def seal(text: str) -> str:
+    """``text`` with the checksum line appended."""
+    import hashlib
+
+    body = text if text.endswith("\n") else text + "\n"
+    return body + _SEAL + hashlib.sha256(body.encode("utf-8")).hexdigest() + "\n"
+
+
+def is_sealed(text: str) -> bool:
+    """Whether ``text`` ends with a checksum line that matches what precedes it."""
+    import hashlib
+
+    body, sep, tail = text.rpartition(_SEAL)
+    return bool(sep) and tail.strip() == hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 _LOCK = threading.Lock()
 _PACKAGE = "funclib_kernel_cache"
@@ -46,9 +70,23 @@ def cache_dir() -> Path:
 
 
 def kernel_dir() -> Path:
-    """``<cache>/kernels``, created if missing."""
+    """``<cache>/kernels``, created if missing.
+
+    Raises
+    ------
+    CacheDirError
+        When it cannot be created or written, naming the directory and ``FUNCLIB_CACHE_DIR``.
+    """
     path = cache_dir() / "kernels"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(f"no write permission on {path}")
+    except OSError as exc:
+        raise CacheDirError(
+            f"the kernel cache directory {path} cannot be used ({type(exc).__name__}: {exc}); "
+            "set FUNCLIB_CACHE_DIR to a writable directory"
+        ) from None
     return path
 
 
@@ -60,6 +98,11 @@ def write_atomic(path: Path, text: str) -> bool:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); published files get the usual umask-based mode,
+        # so a cache directory shared by a group works
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -106,16 +149,18 @@ def load_module(key: str, source: Callable[[], str]) -> tuple[ModuleType, bool]:
         path = kernel_dir() / f"fk_{key}.py"
         generated = False
         if not path.exists():
-            write_atomic(path, source())
+            write_atomic(path, seal(source()))
             generated = True
         try:
+            if not is_sealed(path.read_text(encoding="utf-8")):
+                raise ImportError(f"{path} is damaged (checksum)")
             module = _import(path, key)
             if getattr(module, "KEY", None) != key:
                 raise ImportError(f"{path} holds another kernel")
-        except (SyntaxError, ImportError, AttributeError, NameError):
+        except Exception:  # noqa: BLE001 - any failure to load a cached file: regenerate it once
             sys.modules.pop(f"{_PACKAGE}_{key}", None)
             tmp = path.with_suffix(f".{os.getpid()}.new")
-            tmp.write_text(source(), encoding="utf-8")
+            tmp.write_text(seal(source()), encoding="utf-8")
             os.replace(tmp, path)
             generated = True
             module = _import(path, key)

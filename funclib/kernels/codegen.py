@@ -281,6 +281,18 @@ def docstring_lines(spec: KernelSpec, sym: SymbolicOutputs, what: str, detail: s
     return src + ['"""']
 
 
+def _literal_float(value) -> str:
+    """A float as Python source that evaluates to it, NaN and infinities included."""
+    if value is None:
+        return "None"
+    value = float(value)
+    return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+
+
+def _literal_floats(values) -> str:
+    return "(" + "".join(f"{_literal_float(v)}, " for v in values) + ")"
+
+
 def metadata_lines(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> list[str]:
     """Module constants describing the kernel (read by the Kernel wrappers and by users)."""
     return [
@@ -291,9 +303,9 @@ def metadata_lines(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> 
         f"OUTPUTS = {spec.outputs!r}",
         f"ELEMENT_OUTPUTS = {spec.element_outputs!r}",
         f"PARAMS = {spec.params!r}",
-        f"DEFAULTS = {spec.defaults!r}",
+        f"DEFAULTS = {_literal_floats(spec.defaults)}",
         f"WRT = {spec.wrt!r}",
-        f"BAKED = {spec.baked!r}",
+        f"BAKED = ({''.join(f'({n!r}, {_literal_float(v)}), ' for n, v in spec.baked)})",
         f"EXPRESSIONS = {dict(zip(sym.names, [to_formula(e) for e in sym.exprs]))!r}",
         f"LIMITS = {[[_describe(a), _describe(b)] for a, b in sym.limits]!r}",
         f"CONVENTIONS = {sym.conventions_applied!r}",

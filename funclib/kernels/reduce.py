@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+
 __all__ = ["lane_sum", "tree_sum"]
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)

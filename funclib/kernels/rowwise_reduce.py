@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+
 from funclib.kernels.rowwise_math import exp_reduce, exp2i, fmaximum, vexp_sub
 
 __all__ = [

@@ -51,6 +51,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+
 from funclib.kernels.rowwise_math import exp_reduce, log2e, scale_pow2, sub_n_ln2, vexp, vexp_sub
 from funclib.kernels.rowwise_reduce import (
     count_kept,

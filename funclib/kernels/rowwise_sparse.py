@@ -66,6 +66,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+
 from funclib.kernels.rowwise_reduce import count_kept, masked_max
 
 __all__ = [

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+
 __all__ = ["maxplus_matmul", "hilbert_score", "check_pair"]
 
 _JIT = dict(cache=True, error_model="numpy")

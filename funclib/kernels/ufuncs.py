@@ -15,6 +15,8 @@ from types import ModuleType
 import numpy as np
 from numba import guvectorize, vectorize
 
+from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+
 __all__ = ["build_ufunc"]
 
 
