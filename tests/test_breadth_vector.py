@@ -587,3 +587,35 @@ def test_soft_nms_decays():
         assert float(mp_evaluate(gau.numeric_expr(), {S: s, U: u})) == pytest.approx(s * math.exp(-u * u / 0.5), rel=1e-14)
     # convention at N_t (0.5: exact in binary; the float 0.3 lies below the exact 3/10)
     assert float(mp_evaluate(lin.numeric_expr(params={"Nt": 0.5}), {S: 0.8, U: 0.5})) == pytest.approx(0.4)
+
+
+# -- adaptive-temperature softmax ----------------------------------------------------------------
+
+def test_adaptive_temperature_softmax():
+    """Reference vs the catalog formula (40 digits), vs the paper's listing (entropy with the
+    +1e-9, so to 1e-7), Jacobian vs finite differences, and the sharpening it promises."""
+    n = 6
+    xs, outs = _expanded_rowwise("adaptive_temperature_softmax", n)
+    rng = np.random.default_rng(17)
+    rows = np.concatenate([rng.normal(size=(6, n)) * s for s in (0.3, 1.0, 3.0)])
+    for r, row in enumerate(rows):
+        got = breadth.adaptive_temperature_softmax(row)
+        if r % 3 == 0:  # the expanded formula is long: a third of the rows
+            point = dict(zip(xs, map(float, row)))
+            np.testing.assert_allclose(got, [float(mp_evaluate(o, point)) for o in outs], rtol=1e-12, atol=1e-15)
+        p = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
+        ent = -np.sum(p * np.log(p + 1e-9))
+        beta = max(np.polyval(breadth.ADAPTIVE_TEMPERATURE_POLY, ent), 1.0) if ent > 0.5 else 1.0
+        np.testing.assert_allclose(got, evaluate("softmax", beta * row), atol=1e-7)
+        assert beta >= 1 and got.max() >= p.max() - 1e-15  # never flatter than softmax
+        h = 1e-6
+        fd = np.stack([(breadth.adaptive_temperature_softmax(row + h * e) - breadth.adaptive_temperature_softmax(row - h * e)) / (2 * h)
+                       for e in np.eye(n)], axis=-1)
+        np.testing.assert_allclose(breadth.adaptive_temperature_softmax_jacobian(row), fd, atol=1e-7)
+        assert math.fsum(got) == pytest.approx(1, abs=1e-15)  # claim sums_to_one
+    # claim shift_invariant, in 50 digits on dyadic rows
+    for row in np.round(rows[:6:2] * 64) / 64:
+        with mpmath.workdps(50):
+            a = [mp_evaluate(o, dict(zip(xs, map(float, row))), 50) for o in outs]
+            b = [mp_evaluate(o, dict(zip(xs, map(float, row + 3.5))), 50) for o in outs]
+            assert max(abs(u - v) for u, v in zip(a, b)) < 1e-40

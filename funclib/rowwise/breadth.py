@@ -615,3 +615,42 @@ def softmax_then_topk_jacobian(x, k: int = 1) -> np.ndarray:
     y = softmax_then_topk(x, k)
     p = _softmax(np.asarray(x, dtype=np.float64))
     return y[..., :, None] * (np.eye(y.shape[-1]) - p[..., None, :])
+
+
+# -- adaptive-temperature softmax (catalog/gated/breadth_adaptive_softmax.toml) ---------------------
+
+#: p(H) = -0.037 H^4 + 0.481 H^3 - 2.3 H^2 + 4.917 H - 1.791 (highest degree first).
+ADAPTIVE_TEMPERATURE_POLY = (-0.037, 0.481, -2.3, 4.917, -1.791)
+
+
+def _adaptive_beta(x):
+    """(beta, dbeta/dH, H, s) per row of finite x."""
+    s = _softmax(x)
+    m = np.max(x, axis=-1, keepdims=True)
+    e = np.exp(x - m)
+    total = np.sum(e, axis=-1, keepdims=True)
+    H = np.log(total) - np.sum((x - m) * e, axis=-1, keepdims=True) / total
+    c = ADAPTIVE_TEMPERATURE_POLY
+    p = (((c[0] * H + c[1]) * H + c[2]) * H + c[3]) * H + c[4]
+    dp = ((4 * c[0] * H + 3 * c[1]) * H + 2 * c[2]) * H + c[3]
+    active = (H > 0.5) & (p > 1)
+    return np.where(active, p, 1.0), np.where(active, dp, 0.0), H, s
+
+
+def adaptive_temperature_softmax(x) -> np.ndarray:
+    """softmax(beta x) per row (last axis) with the entropy-fitted beta of Velickovic et al."""
+    x = np.asarray(x, dtype=np.float64)
+    beta, _, _, _ = _adaptive_beta(x)
+    return _softmax(beta * x)
+
+
+def adaptive_temperature_softmax_jacobian(x) -> np.ndarray:
+    """J_ij = y_i (beta (delta_ij - y_j) + (x_i - sum y x) dbeta/dx_j), beta's dependence included."""
+    x = np.asarray(x, dtype=np.float64)
+    beta, dp, _, s = _adaptive_beta(x)
+    y = _softmax(beta * x)
+    dH = s * (np.sum(s * x, axis=-1, keepdims=True) - x)  # dH/dx_j
+    dbeta = dp * dH
+    centred = x - np.sum(y * x, axis=-1, keepdims=True)
+    eye = np.eye(x.shape[-1])
+    return y[..., :, None] * (beta[..., None] * (eye - y[..., None, :]) + centred[..., :, None] * dbeta[..., None, :])
