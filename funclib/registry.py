@@ -660,11 +660,20 @@ def load_catalog(paths: Iterable[str | Path] | None = None) -> dict[str, Entry]:
     CatalogError
         Listing every problem found, each with file, entry and field.
     """
+    problems = _Problems()
     if paths is None:
         files = _catalog_files()
     else:
-        files = [(str(p), Path(p).read_text(encoding="utf-8")) for p in paths]
-    problems = _Problems()
+        if isinstance(paths, (str, Path)):
+            paths = [paths]  # one file, not an iterable of characters
+        files = []
+        for p in paths:
+            try:
+                files.append((str(p), Path(p).read_text(encoding="utf-8")))
+            except UnicodeDecodeError as exc:
+                problems.add(str(p), None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+            except OSError as exc:
+                problems.add(str(p), None, None, f"cannot read the file ({type(exc).__name__}: {exc.strerror or exc})")
     result: dict[str, Entry] = {}
     names: dict[str, str] = {}
     for source, text in files:
@@ -672,6 +681,9 @@ def load_catalog(paths: Iterable[str | Path] | None = None) -> dict[str, Entry]:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             problems.add(source, None, None, f"invalid TOML: {exc}")
+            continue
+        except RecursionError:
+            problems.add(source, None, None, "invalid TOML: nested too deeply")
             continue
         unknown = set(data) - {"entry"}
         if unknown:

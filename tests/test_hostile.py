@@ -364,3 +364,30 @@ def test_row_wise_numba_caches_go_to_the_funclib_cache(tmp_path):
     assert cached, "no Numba index under FUNCLIB_CACHE_DIR/numba"
     package = os.path.dirname(funclib.__file__)
     assert all(str(p).startswith(str(tmp_path)) for p in cached) and not str(tmp_path).startswith(package)
+
+
+# -- 6. user catalogs ----------------------------------------------------------------------------
+
+
+def test_user_catalog_given_as_one_path(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[[entry]]\nid = "my_fn"\nname = "mine"\nkind = "elementwise"\nfamily = "test"\n'
+                    'summary = "x squared."\nformula = "x**2"\n[[entry.references]]\ntitle = "t"\nauthors = "a"\nyear = 2020\n')
+    assert list(funclib.load_catalog(str(path))) == ["my_fn"]
+    assert list(funclib.load_catalog(path)) == ["my_fn"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'[[entry]]\nid = "\xff\xfe"\n', "not UTF-8"),
+    (("a = " + "[" * 100000 + "]" * 100000).encode(), "nested too deeply|invalid TOML"),
+])
+def test_unreadable_user_catalogs_are_catalog_errors(tmp_path, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(content)
+    with pytest.raises(funclib.CatalogError, match=message):
+        funclib.load_catalog([path])
+
+
+def test_missing_user_catalog_is_a_catalog_error(tmp_path):
+    with pytest.raises(funclib.CatalogError, match="cannot read the file"):
+        funclib.load_catalog([tmp_path / "absent.toml"])
