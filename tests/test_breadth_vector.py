@@ -619,3 +619,38 @@ def test_adaptive_temperature_softmax():
             a = [mp_evaluate(o, dict(zip(xs, map(float, row))), 50) for o in outs]
             b = [mp_evaluate(o, dict(zip(xs, map(float, row + 3.5))), 50) for o in outs]
             assert max(abs(u - v) for u, v in zip(a, b)) < 1e-40
+
+
+def test_noisy_topk_gate_vs_shazeer_reference():
+    """The catalog formula (40 digits) vs funclib.families.gates.noisy_top_k_gating given the same
+    noise (g = eps * softplus(noise logits)), and the Jacobian in x vs finite differences."""
+    from funclib.families import gates
+
+    rng = np.random.default_rng(18)
+    n, k = 6, 2
+    xs, outs = _expanded_rowwise("noisy_topk_gate", n, {"k": k})
+    gs = [make_symbol(f"g{i}") for i in range(n)]
+    for _ in range(8):
+        x, w, eps = rng.normal(size=n) * 2, rng.normal(size=n), rng.normal(size=n)
+        g = eps * np.logaddexp(0, w)
+        ref = gates.noisy_top_k_gating(x[None], k, noise_logits=w[None], noise=eps[None])[0]
+        point = {**dict(zip(xs, map(float, x))), **dict(zip(gs, map(float, g)))}
+        got = np.array([float(mp_evaluate(o, point)) for o in outs])
+        np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-16)
+        assert math.fsum(got) == pytest.approx(1, abs=1e-15)
+        y = ref
+        jac = y[:, None] * (np.eye(n) - y[None, :])
+        h = 1e-6
+        f = lambda z: gates.noisy_top_k_gating(z[None], k, noise_logits=w[None], noise=eps[None])[0]  # noqa: E731
+        fd = np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(n)], axis=-1)
+        np.testing.assert_allclose(jac, fd, atol=1e-8)
+    # evaluation (g = 0) is topk_softmax; shift invariance in x
+    x = rng.normal(size=(5, n))
+    np.testing.assert_allclose(gates.noisy_top_k_gating(x, k), evaluate("topk_softmax", x, {"k": k}), atol=1e-15)
+
+
+def test_rezero_residual():
+    entry = funclib.get("rezero_residual")
+    X, H = make_symbol("x"), make_symbol("h")
+    assert float(mp_evaluate(entry.numeric_expr(), {X: 1.5, H: -7.0})) == 1.5  # alpha = 0: identity at the start
+    assert float(mp_evaluate(entry.numeric_expr(params={"alpha": 0.25}), {X: 1.5, H: -2.0})) == 1.0
