@@ -241,6 +241,12 @@ def derivative(
         # a.e. derivative: the Dirac masses of differentiated jumps are dropped (kinks are
         # reported by funclib.properties, which checks jumps separately).
         result = result.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+        # floor and ceiling are locally constant: derivative 0 off the integers (their jumps
+        # are reported by funclib.properties like any other discontinuity)
+        result = result.replace(
+            lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.floor, sp.ceiling)),
+            lambda e: sp.S.Zero,
+        )
         if stable:
             result = stabilize(result)
     return result

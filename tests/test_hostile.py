@@ -391,3 +391,55 @@ def test_unreadable_user_catalogs_are_catalog_errors(tmp_path, content, message)
 def test_missing_user_catalog_is_a_catalog_error(tmp_path):
     with pytest.raises(funclib.CatalogError, match="cannot read the file"):
         funclib.load_catalog([tmp_path / "absent.toml"])
+
+
+# -- 7. one documented convention per map -----------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_row_of_only_minus_infinity_is_fully_masked(dtype):
+    from funclib.kernels import rowwise
+
+    x = np.full((1, 5), -np.inf, dtype)
+    mask = np.zeros((1, 5), bool)
+    for name, expect in (("softmax", 0.0), ("log_softmax", -np.inf), ("sparsemax", 0.0),
+                         ("entmax15", 0.0), ("softpick", 0.0)):
+        got = getattr(rowwise, name)(x)
+        assert np.all(got == expect), name
+        assert np.array_equal(got, getattr(rowwise, name)(np.zeros((1, 5), dtype), mask=mask)), name
+    assert rowwise.logsumexp(x)[0] == -np.inf
+    torch = pytest.importorskip("torch")
+    assert torch.logsumexp(torch.from_numpy(x), dim=-1).item() == -np.inf  # the same convention
+
+
+def test_ssmax_scale_that_overflows_is_refused():
+    from funclib.kernels import rowwise
+
+    with pytest.raises(ValueError, match="overflows float64"):
+        rowwise.ssmax(np.array([[1e10, 2.0, 3.0]]), s=1e300)
+    assert np.isfinite(rowwise.ssmax(np.array([[1.0, 2.0, 3.0]]), s=1e300)).all()
+
+
+def test_floor_and_ceiling_derivatives_are_zero_off_the_integers():
+    import sympy as sp
+
+    from funclib import calculus
+
+    x = sp.Symbol("x", real=True)
+    assert calculus.derivative(funclib.parse_formula("x*floor(x) + ceiling(x)"), x) == sp.floor(x)
+    k = funclib.compile("x*floor(x)", dtype="float64")
+    y, dy = k(np.array([2.5, -0.5]))
+    assert list(y) == [5.0, 0.5] and list(dy) == [2.0, -1.0]
+
+
+def test_gamma_and_loggamma_kernels_have_their_derivatives():
+    scipy_special = pytest.importorskip("scipy.special")
+    x = np.array([0.5, 1.4616321449683622, 2.5, 7.25, 33.0, -0.3, -4.5])
+    y, dy = funclib.compile("loggamma(x)", dtype="float64")(x[:5])
+    np.testing.assert_allclose(dy, scipy_special.digamma(x[:5]), rtol=1e-13, atol=4e-16)
+    y, dy = funclib.compile("gamma(x)", dtype="float64")(x)
+    np.testing.assert_allclose(dy, scipy_special.gamma(x) * scipy_special.digamma(x), rtol=1e-12, atol=1e-15)
+    from funclib.kernels.printer import KernelError
+
+    with pytest.raises(KernelError, match="float32"):
+        funclib.compile("loggamma(x)", dtype="float32")

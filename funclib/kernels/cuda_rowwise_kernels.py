@@ -364,7 +364,8 @@ def kernels(dtype: str, path: str) -> dict:
             r = r0 if active else rows - 1
             cnt, m = row_count_max(x, mk, has_mask, r, one_t, sh, sh2, w, lane)
             if cnt == 0.0 or not (m - m == 0.0):
-                fill = zero_t if cnt == 0.0 else nan_t
+                # fully masked, or every kept entry -inf (the same, by convention): zeros; NaN/+inf: NaN
+                fill = zero_t if (cnt == 0.0 or m == -_INF) else nan_t
                 for i in range(lane, n, G):
                     if active:
                         out[r, i] = fill

@@ -18,7 +18,7 @@ __all__ = [
     "sigmoid_f64", "softplus_f64", "cosh_f64", "sinh_f64", "sech2_f64",
     "exp_f32", "expm1_f32", "log_f32", "log1p_f32", "tanh_f32", "erf_f32", "erfc_f32",
     "sigmoid_f32", "softplus_f32", "cosh_f32", "sinh_f32", "sech2_f32",
-    "erfc_scaled_f64", "exp_sq_f64", "erfc_scaled_f32", "exp_sq_f32",
+    "erfc_scaled_f64", "exp_sq_f64", "erfc_scaled_f32", "exp_sq_f32", "digamma_f64",
 ]
 
 # not cached: see funclib/kernels/vecmath.py (cached callees are not inlined)
@@ -28,6 +28,34 @@ _Z, _H, _O, _TWO, _FOUR = F(0.0), F(0.5), F(1.0), F(2.0), F(4.0)
 
 
 # float64 ------------------------------------------------------------------------------
+
+
+@njit(**_JIT)
+def digamma_f64(x):
+    """psi(x) = Gamma'(x)/Gamma(x) (the derivative of ``loggamma``; float64 only).
+
+    NaN at the poles 0, -1, -2, ...; reflection psi(x) = psi(1 - x) - pi cot(pi x) for x < 0;
+    the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 10, then the asymptotic series
+    log x - 1/(2x) - sum B_2k/(2k x^2k) to x^-12 (truncation error below 2^-60 there).
+    Near its root x0 = 1.4616... the absolute error is a few ULP of 1 (relative error grows
+    as the condition number does).
+    """
+    if math.isnan(x) or x == -math.inf:
+        return math.nan
+    if x == math.inf:
+        return math.inf
+    result = 0.0
+    if x <= 0.0:
+        if x == math.floor(x):
+            return math.nan
+        result = -math.pi / math.tan(math.pi * x)
+        x = 1.0 - x
+    while x < 10.0:
+        result -= 1.0 / x
+        x += 1.0
+    r = 1.0 / (x * x)
+    series = r * (1.0 / 12 - r * (1.0 / 120 - r * (1.0 / 252 - r * (1.0 / 240 - r * (1.0 / 132 - r * (691.0 / 32760 - r / 12))))))
+    return result + math.log(x) - 0.5 / x - series
 @njit(**_JIT)
 def exp_f64(x):
     return math.exp(x)

@@ -187,6 +187,12 @@ class Printer:
             return self._math(e)
         if func in _LIBM_ONLY:
             return f"{_LIBM_ONLY[func]}({self.expr(e.args[0])})"
+        if isinstance(e, sp.polygamma):
+            if e.args[0] != 0:
+                raise KernelError(f"polygamma of order {e.args[0]} has no kernel implementation (digamma, order 0, has)")
+            if self.dtype != "float64":
+                raise KernelError("digamma (the derivative of loggamma) has no float32 kernel implementation (use dtype='float64')")
+            return f"lm.digamma_f64({self.expr(e.args[1])})"
         if func in _LIBM_F64_ONLY:
             if self.dtype != "float64":
                 raise KernelError(f"{func.__name__} has no float32 kernel implementation (use dtype='float64')")

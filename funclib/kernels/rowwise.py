@@ -30,6 +30,8 @@ speed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from funclib.kernels import rowwise_softmax as _sm
@@ -198,7 +200,20 @@ def ssmax(x, s=0.43, axis: int = -1, *, mask=None, algorithm: str = "three_pass"
     """
     sv = check_scalar("ssmax", "s", s, lo=0.0)
     r = as_rows("ssmax", x, axis, mask)
+    _check_ssmax_scale(r, sv)
     return r.restore(_softmax_rows(r, _algo("ssmax", algorithm), False, True, sv))
+
+
+def _check_ssmax_scale(r, s: float) -> None:
+    """Refuse a scale whose products s log(n) x_i overflow the dtype (they would give NaN rows)."""
+    if s == 0.0 or r.x.size == 0:
+        return
+    finite = r.x[np.isfinite(r.x)]
+    big = float(np.max(np.abs(finite))) if finite.size else 0.0
+    top = s * math.log(max(r.x.shape[-1], 1)) * big
+    if not top <= float(np.finfo(r.x.dtype).max):
+        raise ValueError(f"ssmax: s*log(n)*max|x| = {top:.3g} overflows {r.x.dtype}; the scores "
+                         f"s = {s:g} times the inputs are not representable")
 
 
 def ssmax_jvp(x, s, v, axis: int = -1, *, mask=None, y=None, algorithm: str = "three_pass") -> np.ndarray:

@@ -292,6 +292,8 @@ def _logsumexp_row(x, mk, has_mask):
     if has_mask and count_kept(mk) == 0:
         return -np.inf
     m = masked_max(x, mk, has_mask, one)
+    if m == -np.inf:
+        return -np.inf  # every kept entry is -inf: log(0), as for a fully masked row
     s = sum_exp(x, mk, has_mask, one, m)
     return np.float64(m) + math.log(s)
 

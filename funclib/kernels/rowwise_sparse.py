@@ -122,6 +122,9 @@ def _prologue(x, mk, has_mask, out):
         _fill(out, x.dtype.type(0.0))
         return cnt, 0.0, False
     m = masked_max(x, mk, has_mask, x.dtype.type(1.0))
+    if m == -np.inf:  # every kept entry is -inf: the row behaves as fully masked
+        _fill(out, x.dtype.type(0.0))
+        return cnt, 0.0, False
     if not np.isfinite(m):
         _fill(out, x.dtype.type(np.nan))
         return cnt, 0.0, False
