@@ -654,3 +654,18 @@ def test_rezero_residual():
     X, H = make_symbol("x"), make_symbol("h")
     assert float(mp_evaluate(entry.numeric_expr(), {X: 1.5, H: -7.0})) == 1.5  # alpha = 0: identity at the start
     assert float(mp_evaluate(entry.numeric_expr(params={"alpha": 0.25}), {X: 1.5, H: -2.0})) == 1.0
+
+
+def test_cosformer_score_decomposes():
+    """relu(q).relu(k) cos(pi/2 (i - j)/M) = sum of two products of per-token features."""
+    M = 10
+    rng = np.random.default_rng(19)
+    for i, j in ((3, 1), (7, 7), (2, 9)):
+        r = (i - j) / M
+        xs, ks, expr = _score("cosformer_score", 4, {"r": r})
+        q, k = rng.normal(size=4), rng.normal(size=4)
+        rq, rk = np.maximum(q, 0), np.maximum(k, 0)
+        a, b = math.pi * i / (2 * M), math.pi * j / (2 * M)
+        split = (rq * math.cos(a)) @ (rk * math.cos(b)) + (rq * math.sin(a)) @ (rk * math.sin(b))
+        assert _value(expr, xs, ks, q, k) == pytest.approx(split, rel=1e-12, abs=1e-15)
+        assert _value(expr, xs, ks, q, k) >= 0
