@@ -669,3 +669,15 @@ def test_cosformer_score_decomposes():
         split = (rq * math.cos(a)) @ (rk * math.cos(b)) + (rq * math.sin(a)) @ (rk * math.sin(b))
         assert _value(expr, xs, ks, q, k) == pytest.approx(split, rel=1e-12, abs=1e-15)
         assert _value(expr, xs, ks, q, k) >= 0
+
+
+def test_lp_normalize_variant_vs_pytorch():
+    torch = _torch()
+    entry = funclib.get("l2_normalize")
+    x = _rows(4, 5)
+    for p in (1.0, 3.0):
+        xs, outs = calculus.expand_rowwise(entry.numeric_expr("lp", params={"p": p}), 5)
+        ref = torch.nn.functional.normalize(torch.from_numpy(x), p=p, dim=-1).numpy()
+        for row, r in zip(x, ref):
+            got = [float(mp_evaluate(o, dict(zip(xs, map(float, row))))) for o in outs]
+            np.testing.assert_allclose(got, r, rtol=1e-13)

@@ -5,7 +5,9 @@
 * :func:`jacobian` -- the closed-form Jacobians in float64;
 * :func:`mp_reference` -- one row at 50 (or more) digits, written from the definitions;
 * :mod:`funclib.rowwise.sparse` -- sparsemax, 1.5-entmax (sort-based, exact) and alpha-entmax
-  (bisection) as published.
+  (bisection) as published;
+* :mod:`funclib.rowwise.breadth` -- the breadth maps of issue 15 (softmax relatives, row
+  normalizations, selections, soft maxima, MoE routers), registered into the three above.
 
 The catalog entries (``catalog/normalizer/*.toml``) are the definitions; these evaluators are
 tested against them, against each other, against PyTorch and against the ``entmax`` package
