@@ -568,6 +568,29 @@ def table_page(entries: list) -> str:
     return "\n".join(lines)
 
 
+def coverage_page(entry_ids: set[str]) -> str:
+    """Every row of the breadth target list with its status (funclib.coverage)."""
+    from funclib import coverage
+
+    rows = coverage.coverage()
+    counts = coverage.summary(rows)
+    lines = ["(catalog-coverage)=", "# Coverage of the target list", "",
+             f"The breadth target list (`catalog/_coverage/targets.tsv`: {counts['total']} candidate functions "
+             "from the survey of Kunc & Kléma 2024, `torch-activation`, framework built-ins and the papers behind "
+             f"the catalog) against the {len(entry_ids)} catalog entries: **{counts['covered']} covered** — "
+             + ", ".join(f"{counts[st]} {st.replace('_', ' ')}" for st in coverage.STATUSES)
+             + ". `funclib coverage` prints the same table.", "",
+             "```{list-table}", ":header-rows: 1", ":class: funclib-sortable", "",
+             "* - target", "  - name", "  - family", "  - status", "  - entry", "  - reason"]
+    for r in rows:
+        base = (r.entry or "").partition(":")[0]
+        link = f"[{code(r.entry)}]({base}.md)" if base in entry_ids else (code(r.entry) if r.entry else "—")
+        lines += [f"* - {code(r.id)}", f"  - {esc(r.name) or ' '}", f"  - {esc(r.family)}", f"  - {r.status}",
+                  f"  - {link}", f"  - {esc(r.reason) or ' '}"]
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
 def catalog_index(entries: list, families: dict[str, list]) -> str:
     by_kind: dict[str, list[str]] = defaultdict(list)
     for fam, members in families.items():
@@ -575,7 +598,8 @@ def catalog_index(entries: list, families: dict[str, list]) -> str:
             by_kind[kind].append(fam)
     out = ["(catalog)=", "# The catalog", "",
            f"{len(entries)} functions in {len(families)} families, every page generated from the catalog entry "
-           "(`catalog/*.toml`). The [table](table.md) lists them all with their proven properties.", ""]
+           "(`catalog/*.toml`). The [table](table.md) lists them all with their proven properties; the "
+           "[coverage page](coverage.md) maps the breadth target list onto them.", ""]
     for kind in [k for k in KIND_TITLES if k in by_kind] + sorted(k for k in by_kind if k not in KIND_TITLES):
         out += [f"## {KIND_TITLES.get(kind, kind)}", ""]
         for fam in sorted(by_kind[kind]):
@@ -583,7 +607,7 @@ def catalog_index(entries: list, families: dict[str, list]) -> str:
             names = ", ".join(f"[{esc(m.name)}]({m.id}.md)" for m in members)
             out.append(f"- [**{esc(fam)}**](family-{fam}.md): {names}")
         out.append("")
-    out += ["```{toctree}", ":hidden:", "", "table"] + [f"family-{f}" for f in sorted(families)] + ["```", ""]
+    out += ["```{toctree}", ":hidden:", "", "table", "coverage"] + [f"family-{f}" for f in sorted(families)] + ["```", ""]
     return "\n".join(out)
 
 
@@ -753,6 +777,7 @@ def generate(app) -> None:
         write_if_changed(cat / f"family-{fam}.md", family_page(fam, members, {m.kind for m in members}), written)
     write_if_changed(cat / "index.md", catalog_index(entries, families), written)
     write_if_changed(cat / "table.md", table_page(entries), written)
+    write_if_changed(cat / "coverage.md", coverage_page({e.id for e in entries}), written)
     api_pages(src / "api", written)
     benchmarks_page(root, src / "benchmarks", results, written)
     # Remove what an earlier build generated and this one did not (deleted entries, old plots).
