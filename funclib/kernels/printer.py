@@ -287,8 +287,9 @@ class Printer:
         if ex == -sp.S.Half:
             return f"({self.const(1)} / math.sqrt({self.expr(base)}))"
         if ex == sp.Rational(1, 3):
-            b = self.hoist(base)
-            return f"math.copysign(abs({b}) ** {self.const(sp.Rational(1, 3))}, {b})"
+            # the C library's cube root (about 1 ULP; pow(|b|, 1/3) with 1/3 rounded is tens of ULP),
+            # real and odd for negative b as before
+            return f"np.cbrt({self.expr(base)})"
         if base == sp.E:
             return self._math(sp.exp(ex, evaluate=False))
         if ex.is_number:
