@@ -443,3 +443,23 @@ def test_gamma_and_loggamma_kernels_have_their_derivatives():
 
     with pytest.raises(KernelError, match="float32"):
         funclib.compile("loggamma(x)", dtype="float32")
+
+
+def test_out_of_memory_solver_keeps_the_certified_closed_form_bound(monkeypatch):
+    """A network too large for the SDP solver (MemoryError) still gets the certified
+    layer-wise closed-form bound, flagged as what it is, not a traceback."""
+    from funclib.verify import Network, VerificationError, api, lipschitz
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(api, "solve", no_memory)
+    rng = np.random.default_rng(2)
+    net = Network([rng.normal(size=(6, 3)), rng.normal(size=(4, 6)), rng.normal(size=(2, 4))], "relu")
+    with pytest.raises(VerificationError, match="out of memory") as info:
+        lipschitz(net, lower=False)
+    res = info.value.result
+    assert res.status == "failed" and res.method == "closed-form" and res.certified
+    from funclib.verify import exact_lipschitz_pl
+
+    assert res.value >= exact_lipschitz_pl(net)  # still an upper bound
