@@ -351,7 +351,7 @@ class _Converter:
             if base.is_Number and exponent.is_Number and abs(base) > 1 and exponent.is_Integer:
                 if abs(int(exponent)) * float(sp.log(abs(base), 10)) > 4 * MAX_EXPONENT:
                     raise self.fail("numeric power too large", node)
-            return self._bounded(sp.Pow(base, exponent), node)
+            return self._bounded(_real_power(base, exponent), node)
         op = _BINOPS.get(type(node.op))
         if op is None:
             raise self.fail(f"operator {type(node.op).__name__} is not allowed", node)
@@ -529,6 +529,21 @@ def parse_formula(
     if problem:
         raise FormulaError(problem, formula=text, **context)
     return expr
+
+
+def _real_power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+    """``base**exponent``, with a rational exponent of odd denominator read as the real root.
+
+    SymPy's ``x**(1/3)`` is the principal (complex) branch for x < 0, while every numeric
+    evaluator takes the real cube root; value and derivative would disagree there. A formula
+    means the real function: ``x**(p/q)`` with q odd is ``sign(x)*|x|**(p/q)`` for odd p and
+    ``|x|**(p/q)`` for even p (unchanged where SymPy knows the base is nonnegative).
+    """
+    if (exponent.is_Rational and not exponent.is_Integer and exponent.q % 2 == 1
+            and not base.is_nonnegative and not base.is_number):
+        magnitude = sp.Pow(sp.Abs(base), exponent)
+        return sp.sign(base) * magnitude if exponent.p % 2 else magnitude
+    return sp.Pow(base, exponent)
 
 
 def _undefined_part(expr: sp.Basic, branch_value: bool = False) -> str | None:

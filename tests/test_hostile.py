@@ -463,3 +463,11 @@ def test_out_of_memory_solver_keeps_the_certified_closed_form_bound(monkeypatch)
     from funclib.verify import exact_lipschitz_pl
 
     assert res.value >= exact_lipschitz_pl(net)  # still an upper bound
+
+
+def test_odd_root_powers_use_the_real_branch_for_value_and_derivative():
+    k = funclib.compile("x**(1/3)", dtype="float64")
+    y, dy = k(np.array([-8.0, 8.0]))
+    assert list(y) == [-2.0, 2.0]
+    np.testing.assert_allclose(dy, [1 / 12, 1 / 12], rtol=1e-15)
+    assert funclib.parse_formula("x**(1/3)") == funclib.parse_formula("cbrt(x)")
