@@ -110,6 +110,9 @@ def test_difference_quotients_respect_proven_slope_bounds(entry, a, b):
         return
     lo, hi = entry.properties().slope_bounds
     f = entry.numeric_expr()
-    with mpmath.workdps(50):
-        q = (mp_evaluate(f, {entry.symbol: a}, 50) - mp_evaluate(f, {entry.symbol: b}, 50)) / (mpmath.mpf(a) - mpmath.mpf(b))
+    # enough digits to resolve f(a) - f(b) when |a - b| is tiny next to |a|, |b| and f
+    # (a = 0, b = 2e-254: the difference is 254 digits below the values)
+    dps = 50 + max(0, int(math.log10(max(1.0, abs(a), abs(b)) / abs(a - b))))
+    with mpmath.workdps(dps):
+        q = (mp_evaluate(f, {entry.symbol: a}, dps) - mp_evaluate(f, {entry.symbol: b}, dps)) / (mpmath.mpf(a) - mpmath.mpf(b))
         assert lo - 1e-12 <= q <= hi + 1e-12, (entry.id, a, b, q, lo, hi)
