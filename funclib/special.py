@@ -82,8 +82,10 @@ class sigmoid(_PositiveRealFunction):
 
     _mpmath_ = staticmethod(_mp_sigmoid)
 
-    def _latex(self, printer):
-        return r"\sigma\left(%s\right)" % printer._print(self.args[0])
+    def _latex(self, printer, exp=None):
+        # SymPy passes exp= when the function is raised to a power: sigma(x)^{3/2}
+        tex = r"\sigma\left(%s\right)" % printer._print(self.args[0])
+        return tex if exp is None else r"%s^{%s}" % (tex, exp)
 
 
 class softplus(_PositiveRealFunction):
@@ -113,8 +115,9 @@ class softplus(_PositiveRealFunction):
 
     _mpmath_ = staticmethod(_mp_softplus)
 
-    def _latex(self, printer):
-        return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
+    def _latex(self, printer, exp=None):
+        tex = r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
+        return tex if exp is None else r"%s^{%s}" % (tex, exp)
 
 
 class erfc(sp.erfc):
