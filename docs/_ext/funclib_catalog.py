@@ -137,19 +137,21 @@ def link_arxiv(ref) -> str:
 class _Latex(LatexPrinter):
     """SymPy's LaTeX printer plus funclib's row reductions (sum/max/min over j)."""
 
-    def _reduction(self, expr, op: str) -> str:
+    def _reduction(self, expr, op: str, exp=None) -> str:
         body, var = expr.args
         idx = str(var).split("_")[-1] if "_" in str(var) else "j"
-        return rf"\{op}_{{{idx}}} {self.parenthesize(body, 1000) if op != 'sum' else self._print(body)}"
+        tex = rf"\{op}_{{{idx}}} {self.parenthesize(body, 1000) if op != 'sum' else self._print(body)}"
+        # raised to a power (SymPy passes exp=): bracket the reduction first
+        return tex if exp is None else rf"\left({tex}\right)^{{{exp}}}"
 
-    def _print_RowSum(self, expr):
-        return self._reduction(expr, "sum")
+    def _print_RowSum(self, expr, exp=None):
+        return self._reduction(expr, "sum", exp)
 
-    def _print_RowMax(self, expr):
-        return self._reduction(expr, "max")
+    def _print_RowMax(self, expr, exp=None):
+        return self._reduction(expr, "max", exp)
 
-    def _print_RowMin(self, expr):
-        return self._reduction(expr, "min")
+    def _print_RowMin(self, expr, exp=None):
+        return self._reduction(expr, "min", exp)
 
 
 def latex(expr) -> str:
