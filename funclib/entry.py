@@ -152,7 +152,7 @@ class SpecialCase:
 
 #: What a ``known_failures`` row may name: the kernel accuracy target (per dtype and output)
 #: or one of the catalog-wide generic checks (``tests/test_catalog.py``).
-KNOWN_FAILURE_CHECKS = ("accuracy", "tails", "nan", "finite_differences")
+KNOWN_FAILURE_CHECKS = ("accuracy", "tails", "nan", "finite_differences", "kernel_special_case")
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,9 @@ class KnownFailure:
     variant: str | None = None
     dtype: str | None = None
     output: str | None = None
+    #: for ``kernel_special_case``: the special input (``"inf"``, ``"-0"``, a number) whose
+    #: stated value or derivative the compiled kernels miss
+    input: float | None = None
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ _IMPLEMENTATION_FIELDS = {"framework", "function", "variant", "kwargs", "params"
 _THRESHOLD_FIELDS = {"name", "equation", "bracket", "description"}
 _MASK_FIELDS = {"rule", "value", "fully_masked", "description"}
 _MASK_RULES = ("limit", "remove")
-_KNOWN_FAILURE_FIELDS = {"check", "reason", "variant", "dtype", "output"}
+_KNOWN_FAILURE_FIELDS = {"check", "reason", "variant", "dtype", "output", "input"}
 _COINCIDES_FIELDS = {"entry", "reason"}
 
 #: Claim name -> validator of its value (returns the normalized value or raises ValueError).
@@ -536,7 +536,17 @@ def _parse_known_failures(value: Any, variants: dict, source: str, entry_id: str
         elif dtype is not None or output is not None:
             problems.add(source, entry_id, where, f"dtype and output belong to accuracy rows, not to {check!r}")
             continue
-        rows.append(KnownFailure(check, reason.strip(), variant, dtype, output))
+        special = None
+        if check == "kernel_special_case":
+            try:
+                special = parse_number(spec.get("input"))
+            except (TypeError, ValueError):
+                problems.add(source, entry_id, f"{where}.input", "a kernel_special_case row names the special input")
+                continue
+        elif "input" in spec:
+            problems.add(source, entry_id, f"{where}.input", f"belongs to kernel_special_case rows, not to {check!r}")
+            continue
+        rows.append(KnownFailure(check, reason.strip(), variant, dtype, output, special))
     return tuple(rows)
 
 
