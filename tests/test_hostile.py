@@ -471,3 +471,36 @@ def test_odd_root_powers_use_the_real_branch_for_value_and_derivative():
     assert list(y) == [-2.0, 2.0]
     np.testing.assert_allclose(dy, [1 / 12, 1 / 12], rtol=1e-15)
     assert funclib.parse_formula("x**(1/3)") == funclib.parse_formula("cbrt(x)")
+
+
+def test_damaged_property_cache_is_recomputed_not_an_input_error(monkeypatch):
+    """A sidecar that is not JSON is ignored: properties are proven afresh (never exit 2 as if
+    the user's input were bad, never trusted)."""
+    from funclib import properties
+    from funclib.cli import main
+
+    monkeypatch.setattr(properties, "_sidecar", lambda rel: {})  # what a damaged file loads as
+    properties._MEMO.clear()
+    try:
+        props = funclib.get("relu6").properties()
+        assert props.slope_bounds == (0.0, 1.0) and props["slope_bounds"].method in ("symbolic", "interval")
+        assert main(["show", "relu6", "--json"]) == 0
+    finally:
+        properties._MEMO.clear()
+
+
+def test_damaged_sidecar_file_loads_as_empty(tmp_path, monkeypatch):
+    from funclib import properties
+
+    (tmp_path / "x.properties.json").write_text("{ not json")
+
+    class Root:
+        def joinpath(self, rel):
+            return tmp_path / rel
+
+    monkeypatch.setattr(properties.resources, "files", lambda package: Root())
+    properties._sidecar.cache_clear()
+    try:
+        assert properties._sidecar("x.properties.json") == {}
+    finally:
+        properties._sidecar.cache_clear()
