@@ -10,7 +10,7 @@ Look up a function, get its exact definition, derivative and proven properties::
 Everything about a function comes from its catalog entry (``catalog/*.toml``).
 """
 
-from importlib import import_module
+from .lazy import lazy_attributes
 
 #: Public names and the module that defines each: imported on first use (PEP 562), so that
 #: ``import funclib`` costs milliseconds and SymPy, NumPy and Numba load only when needed.
@@ -29,21 +29,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'funclib' has no attribute {name!r}")
-    loaded = import_module(f".{module}", __name__)
-    # Bind every public name of that module at once: importing it also bound the submodule's
-    # own name on the package (``certify`` the module), which the function of that name replaces.
-    for public, where in _LAZY.items():
-        if where == module:
-            globals()[public] = getattr(loaded, public)
-    return globals()[name]
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)
 
 __all__ = [
     "Entry",

@@ -12,7 +12,7 @@ a solve, then certification of the returned multipliers in float64 (Cholesky wit
 margins), and a sandwich of naive, closed-form and lower bounds. See ``docs/verify.md``.
 """
 
-from importlib import import_module
+from funclib.lazy import lazy_attributes
 
 #: Public names and their modules, imported on first use (PEP 562): ``funclib lipschitz`` and
 #: the CLI's other commands do not pay for SciPy and the solvers until they verify something.
@@ -32,21 +32,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'funclib.verify' has no attribute {name!r}")
-    loaded = import_module(f".{module}", __name__)
-    # Bind every public name of that module at once: importing it also bound the submodule's
-    # own name on the package (``certify`` the module), which the function of that name replaces.
-    for public, where in _LAZY.items():
-        if where == module:
-            globals()[public] = getattr(loaded, public)
-    return globals()[name]
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)
 
 
 __all__ = [
