@@ -146,10 +146,7 @@ def undeclared(entries) -> list[tuple[Candidate, str]]:
     for entry in entries:
         for c in entry.coincides:
             classes.union(entry.id, c.entry.partition(":")[0])
-    candidates = []
-    for members in screen_groups(entries):
-        for i, (na, ea) in enumerate(members):
-            candidates += [Candidate(na, nb, (ea.source, eb.source)) for nb, eb in members[i + 1:] if ea.id != eb.id]
+    candidates = screen(entries)
     among = {e.id: e for e in entries}
     out = []
     for cand in candidates:
