@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KINDS", "VECTOR_KINDS", "IndexRecord", "CatalogIndex", "catalog_index", "catalog_files", "build_index", "INDEX_FILE"]
+__all__ = ["KINDS", "VECTOR_KINDS", "IndexRecord", "records", "search_records", "CatalogIndex", "catalog_index", "catalog_files", "build_index", "INDEX_FILE"]
 
 #: The kinds of entries (``docs/catalog-format.md``); vector kinds take row formulas.
 KINDS = ("elementwise", "rowwise", "gated", "grouped", "attention")
@@ -154,6 +154,23 @@ def _stored() -> dict[str, Any]:
 def catalog_index() -> CatalogIndex:
     """The index of the built-in catalog, verified against the files it describes."""
     return CatalogIndex(catalog_files(), _stored())
+
+
+def records(kind: str | None = None) -> list[IndexRecord]:
+    """Index records of the built-in entries (optionally of one ``kind``), sorted by id."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+    found = catalog_index().records.values()
+    return sorted((r for r in found if kind is None or r.kind == kind), key=lambda r: r.id)
+
+
+def search_records(text: str | None = None, *, tag: str | None = None, kind: str | None = None) -> list[IndexRecord]:
+    """Records matching every word of ``text`` (in id, name, aliases, family, tags, summary or
+    description), ``tag`` and ``kind``; no formula is parsed."""
+    words = (text or "").lower().split()
+    return [r for r in records(kind)
+            if all(w in r.haystack() for w in words)
+            and (tag is None or tag.lower() in (t.lower() for t in r.tags))]
 
 
 def build_index() -> dict[str, Any]:

@@ -187,17 +187,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _index_records(kind: str | None):
-    from .catalog_index import KINDS
-
-    if kind is not None and kind not in KINDS:
-        raise UsageError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
-    records = catalog_index.catalog_index().records.values()
-    return sorted((r for r in records if kind is None or r.kind == kind), key=lambda r: r.id)
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    found = _index_records(args.kind)
+    found = catalog_index.records(args.kind)
     if args.json:
         print(json.dumps([{"id": e.id, "name": e.name, "kind": e.kind, "family": e.family, "summary": e.summary} for e in found], indent=1))
     else:
@@ -208,10 +199,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     if args.property is None:  # words, tags and kinds: answered from the index
-        words = " ".join(args.text).lower().split()
-        found = [r for r in _index_records(args.kind)
-                 if all(w in r.haystack() for w in words)
-                 and (args.tag is None or args.tag.lower() in (t.lower() for t in r.tags))]
+        found = catalog_index.search_records(" ".join(args.text), tag=args.tag, kind=args.kind)
     else:
         from . import registry
 

@@ -35,7 +35,7 @@ from .entry import (
     Threshold,
     Variant,
 )
-from .catalog_index import IndexRecord, catalog_files, catalog_index
+from .catalog_index import catalog_files, catalog_index, records, search_records
 from .formula import FormulaError, RowMax, RowMin, RowSum, parse_formula
 from .ranges import Interval, parse_number
 
@@ -751,13 +751,8 @@ def _entry(entry_id: str) -> Entry:
     return _BUILT[entry_id]
 
 
-def index(kind: str | None = None) -> list[IndexRecord]:
-    """Index records of the built-in entries (optionally of one ``kind``), sorted by id: ids,
-    names, aliases, summaries, tags, without parsing any formula (fast at any catalog size)."""
-    if kind is not None and kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
-    records = catalog_index().records.values()
-    return sorted((r for r in records if kind is None or r.kind == kind), key=lambda r: r.id)
+#: Index records (sorted by id, optionally of one kind), without parsing any formula.
+index = records
 
 
 def entries(kind: str | None = None) -> list[Entry]:
@@ -795,19 +790,8 @@ def get(name: str) -> Entry:
     raise UnknownEntryError(str(name), return_ids)
 
 
-def search_index(text: str | None = None, *, tag: str | None = None, kind: str | None = None) -> list[IndexRecord]:
-    """Index records matching every word of ``text`` (in id, name, aliases, family, tags,
-    summary or description), ``tag`` and ``kind``; no formula is parsed."""
-    words = (text or "").lower().split()
-    found = []
-    for record in index(kind):
-        haystack = record.haystack()
-        if any(w not in haystack for w in words):
-            continue
-        if tag is not None and tag.lower() not in (t.lower() for t in record.tags):
-            continue
-        found.append(record)
-    return found
+#: Index records matching words, tag and kind, without parsing any formula.
+search_index = search_records
 
 
 _PROPERTY_FILTERS = {
