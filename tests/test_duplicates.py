@@ -11,6 +11,13 @@ from funclib.registry import load_catalog
 ENTRIES = funclib.entries()
 
 
+def _entry_toml(entry_id: str, formula: str, extra: str = "") -> str:
+    """A minimal user-catalog entry."""
+    return (f'[[entry]]\nid = "{entry_id}"\nname = "{entry_id}"\nkind = "elementwise"\nfamily = "test"\n'
+            f'summary = "a test function."\nformula = "{formula}"\n{extra}'
+            '[[entry.references]]\ntitle = "t"\nauthors = "a"\nyear = 2020\n\n')
+
+
 def test_no_undeclared_duplicates():
     found = duplicates.undeclared(ENTRIES)
     assert not found, "equal functions that are separate entries (make one an alias or variant, or declare " \
@@ -24,31 +31,7 @@ def test_declarations_are_true():
 
 def test_screen_finds_a_planted_duplicate(tmp_path):
     path = tmp_path / "dup.toml"
-    path.write_text('''
-[[entry]]
-id = "my_relu"
-name = "my ReLU"
-kind = "elementwise"
-family = "relu"
-summary = "max(x, 0) written another way."
-formula = "(x + Abs(x))/2"
-[[entry.references]]
-title = "t"
-authors = "a"
-year = 2020
-
-[[entry]]
-id = "my_relu2"
-name = "my ReLU 2"
-kind = "elementwise"
-family = "relu"
-summary = "max(x, 0) again."
-formula = "Max(x, 0)"
-[[entry.references]]
-title = "t"
-authors = "a"
-year = 2020
-''')
+    path.write_text(_entry_toml("my_relu", "(x + Abs(x))/2") + _entry_toml("my_relu2", "Max(x, 0)"))
     entries = list(load_catalog([path]).values())
     (cand,) = duplicates.screen(entries)
     assert {cand.a, cand.b} == {"my_relu", "my_relu2"}
@@ -62,20 +45,7 @@ def test_different_functions_are_not_confirmed():
 
 def test_bad_declaration_is_named(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text('''
-[[entry]]
-id = "x_gelu_bad"
-name = "bad"
-kind = "elementwise"
-family = "test"
-summary = "a wrong declaration."
-formula = "x"
-coincides = [{ entry = "gelu", reason = "it is not, which the screen must say" }]
-[[entry.references]]
-title = "t"
-authors = "a"
-year = 2020
-''')
+    path.write_text(_entry_toml("x_gelu_bad", "x", 'coincides = [{ entry = "gelu", reason = "it is not, which the screen must say" }]\n'))
     entries = list(load_catalog([path]).values())
     (msg,) = duplicates.stale_declarations(entries)
     assert "x_gelu_bad" in msg and "coincides" in msg and "not the same function" in msg
