@@ -51,6 +51,7 @@ __all__ = [
     "stabilize",
     "cse_outputs",
     "expand_rowwise",
+    "ae_derivative",
     "rowwise_jacobian",
     "closed_form_jacobian",
     "RowThreshold",
@@ -328,7 +329,7 @@ class ImplicitRoot(sp.Function):
     def fdiff(self, argindex=1):
         cls = type(self)
         with sp_evaluate(True):
-            dF_dx = _ae_derivative(cls._equation, cls._inputs[argindex - 1])
+            dF_dx = ae_derivative(cls._equation, cls._inputs[argindex - 1])
             subs = dict(zip(cls._inputs, self.args))
             subs[cls._unknown] = self
             return (-dF_dx / cls._dF_dt).subs(subs, simultaneous=True)
@@ -357,7 +358,7 @@ def implicit_root_class(
     cls = _IMPLICIT_CLASSES.get(key)
     if cls is None:
         with sp_evaluate(True):  # callers may expand unevaluated; derivatives need evaluation
-            dF_dt = _ae_derivative(equation, unknown)
+            dF_dt = ae_derivative(equation, unknown)
         cls = type(
             unknown.name,
             (ImplicitRoot,),
@@ -524,7 +525,7 @@ def expand_rowwise(
     return xs, outputs
 
 
-def _ae_derivative(expr: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
+def ae_derivative(expr: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
     """Derivative almost everywhere: H(0) = 0 for created Heavisides, Dirac masses dropped."""
     return _heaviside_zero(sp.diff(expr, symbol)).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
 
@@ -536,7 +537,7 @@ def rowwise_jacobian(expr: sp.Expr, n: int, *, vectors: Sequence[str] | None = N
     (``Heaviside`` in a top-k selection) are dropped, as :func:`derivative` does.
     """
     xs, ys = expand_rowwise(expr, n, vectors=vectors)
-    jac = sp.Matrix(n, n, lambda i, j: _ae_derivative(ys[i], xs[j]))
+    jac = sp.Matrix(n, n, lambda i, j: ae_derivative(ys[i], xs[j]))
     return xs, jac
 
 

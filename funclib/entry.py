@@ -18,6 +18,8 @@ import numpy as np
 import sympy as sp
 
 from . import calculus
+# One definition of the kinds, shared with the catalog index (which must not import SymPy).
+from .catalog_index import KINDS, VECTOR_KINDS
 from .formula import make_symbol, to_formula
 from .oracle import reference_value
 from .ranges import Interval
@@ -38,9 +40,6 @@ __all__ = [
     "VECTOR_KINDS",
     "ParameterError",
 ]
-
-# One definition of the kinds, shared with the catalog index (which must not import SymPy).
-from .catalog_index import KINDS, VECTOR_KINDS  # noqa: E402
 
 
 class ParameterError(ValueError):
@@ -454,7 +453,7 @@ class Entry:
             return inputs, sp.Matrix(self.jacobian.subs(subs))
         outputs = [o.subs(subs) for o in self.outputs]
         return inputs, sp.Matrix(
-            len(outputs), len(inputs), lambda i, j: calculus._ae_derivative(outputs[i], inputs[j])
+            len(outputs), len(inputs), lambda i, j: calculus.ae_derivative(outputs[i], inputs[j])
         )
 
     # -- numbers ------------------------------------------------------------------------

@@ -15,6 +15,9 @@ import mpmath
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
+# (funclib.mittag_leffler imports this module only inside a function, for erfc: no cycle.)
+from .mittag_leffler import mittag_leffler
+
 __all__ = ["sigmoid", "softplus", "erfc", "log1p", "expm1", "SPECIAL_FUNCTIONS"]
 
 
@@ -146,9 +149,5 @@ SPECIAL_FUNCTIONS: dict[str, type[sp.Function]] = {
     "erfc": erfc,
     "log1p": log1p,
     "expm1": expm1,
+    "mittag_leffler": mittag_leffler,
 }
-
-# Registered last: funclib.mittag_leffler imports this module lazily (for erfc), not at import time.
-from .mittag_leffler import mittag_leffler  # noqa: E402
-
-SPECIAL_FUNCTIONS["mittag_leffler"] = mittag_leffler

@@ -55,7 +55,7 @@ def _step(lmi: LipSDP, X: np.ndarray, k: int, t: float):
     y[lmi.var_slices[k - 1]] = _layer_vars(lmi, k, t)
     a, b, c = lmi.layer_abc(y, k)
     w = lmi.weights[k - 1]
-    N = X - LipSDP._wt_a_w(w, a)
+    N = X - LipSDP.wt_a_w(w, a)
     try:
         f = sla.cho_factor(0.5 * (N + N.T), lower=True)
     except (np.linalg.LinAlgError, ValueError):

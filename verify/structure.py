@@ -149,7 +149,7 @@ class LipSDP:
         return gamma, None, -gamma
 
     @staticmethod
-    def _wt_a_w(w: np.ndarray, a) -> np.ndarray:
+    def wt_a_w(w: np.ndarray, a) -> np.ndarray:
         """Wᵀ A W for diagonal (1-D) or dense A."""
         if a is None:
             return np.zeros((w.shape[1], w.shape[1]))
@@ -173,7 +173,7 @@ class LipSDP:
                 block = -nxt
             else:
                 a_next = abc[k][0]
-                block = -self._wt_a_w(w, a_next)
+                block = -self.wt_a_w(w, a_next)
             if k == 0:
                 block = block + rho * np.eye(self.dims[0])
             else:

@@ -25,6 +25,7 @@ import mpmath
 import numpy as np
 
 from .sparse import entmax_support_weights, sparsemax_rows
+from .stable import softmax as _softmax
 
 __all__ = ["FLOAT64", "MP", "JACOBIANS", "FULL_LENGTH"]
 
@@ -34,12 +35,6 @@ FULL_LENGTH = frozenset({"mellowmax"})
 
 
 # -- float64 helpers ---------------------------------------------------------------------------
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    m = np.max(z, axis=-1, keepdims=True)
-    e = np.exp(z - m)
-    return e / np.sum(e, axis=-1, keepdims=True)
-
 
 def _normalize(w: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Nonnegative weights (0 where masked) divided by their row sum."""
@@ -370,9 +365,9 @@ def _mp_kwta(x, p):
 
 
 def _mp_sparsegen(x, p):
-    from .mpref import _entmax_row
+    from .mpref import entmax_row  # lazily: mpref imports this module's tables
 
-    return _entmax_row([v / (1 - p["lam"]) for v in x], 2)
+    return entmax_row([v / (1 - p["lam"]) for v in x], 2)
 
 
 def _mp_boltzmann(x, p):

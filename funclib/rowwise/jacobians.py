@@ -24,7 +24,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import registry
-from .reference import NORMALIZERS, _softmax, evaluate, prepare_rows, softpick_terms
+from .reference import NORMALIZERS, evaluate, prepare_rows, softpick_terms
+from .stable import softmax as _softmax
 from .sparse import entmax_support_weights
 from .breadth import JACOBIANS as BREADTH_JACOBIANS
 

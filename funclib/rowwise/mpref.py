@@ -24,7 +24,7 @@ from .. import registry
 from .breadth import FULL_LENGTH as BREADTH_FULL_LENGTH
 from .breadth import MP as BREADTH_MP
 
-__all__ = ["mp_reference"]
+__all__ = ["entmax_row", "mp_reference"]
 
 
 def _shifted(z):
@@ -52,7 +52,7 @@ def _threshold_interval(z, power):
     return zs, zs[0] - 1, zs[-1]
 
 
-def _entmax_row(z, alpha):
+def entmax_row(z, alpha):
     """alpha-entmax of the finite entries z at the working precision."""
     alpha = mpmath.mpf(alpha)
     power = 1 / (alpha - 1)
@@ -124,11 +124,11 @@ def _row(entry_id, x, p, g):
             return [mpmath.nan] * len(x)
         return [max(mpmath.expm1(v), 0) / d for v in x]
     if entry_id == "sparsemax":
-        return _entmax_row(x, 2)
+        return entmax_row(x, 2)
     if entry_id == "entmax15":
-        return _entmax_row(x, mpmath.mpf(3) / 2)
+        return entmax_row(x, mpmath.mpf(3) / 2)
     if entry_id == "entmax":
-        return _entmax_row(x, p["alpha"])
+        return entmax_row(x, p["alpha"])
     if entry_id in BREADTH_MP:
         return BREADTH_MP[entry_id](x, p)
     raise ValueError(f"no mpmath reference for {entry_id!r}")

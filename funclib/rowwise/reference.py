@@ -22,7 +22,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .. import registry
+from .breadth import FLOAT64 as _BREADTH_FLOAT64
 from .sparse import entmax15_rows, entmax_bisect_rows, sparsemax_rows
+from .stable import softmax as _softmax
 
 __all__ = ["evaluate", "NORMALIZERS", "normalizer_params", "prepare_rows"]
 
@@ -30,12 +32,6 @@ __all__ = ["evaluate", "NORMALIZERS", "normalizer_params", "prepare_rows"]
 def normalizer_params(name: str, params: Mapping[str, float] | None = None) -> dict[str, float]:
     """The entry's parameter values: defaults overridden by ``params``, range-checked."""
     return registry.get(name).param_values(params)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    m = np.max(z, axis=-1, keepdims=True)
-    e = np.exp(z - m)
-    return e / np.sum(e, axis=-1, keepdims=True)
 
 
 def _softmax_rows(x, mask, p, extra):
@@ -170,8 +166,6 @@ NORMALIZERS: dict[str, Callable] = {
 }
 
 # The breadth maps (issue 15) register their evaluators from their own module.
-from .breadth import FLOAT64 as _BREADTH_FLOAT64  # noqa: E402
-
 NORMALIZERS.update(_BREADTH_FLOAT64)
 
 #: Maps whose outputs are elementwise in the row: NaN stays where it is.
