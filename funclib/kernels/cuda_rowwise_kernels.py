@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import config, cuda
@@ -182,9 +183,23 @@ else:
         cuda.syncwarp(_FULL)
 
 
-@lru_cache(maxsize=None)
-def kernels(dtype: str, path: str) -> dict:
-    """The compiled (lazily, per signature) row kernels for ``dtype`` and ``path`` ("warp"/"block")."""
+class _Group(NamedTuple):
+    """The group shape of one (dtype, path) pair and the device functions every row kernel shares."""
+
+    T: type
+    G: int
+    R: int
+    gsum: Any
+    gmax: Any
+    gpair: Any
+    kept: Any
+    row_count_max: Any
+    lane_of: Any
+    row_at: Any
+
+
+def _group(dtype: str, path: str) -> _Group:
+    """Group shape, reductions and the shared row preamble for ``dtype`` and ``path``."""
     T = np.float32 if dtype == "float32" else np.float64
     if path == "block":
         G, R = ROW_TPB, 1
@@ -194,9 +209,6 @@ def kernels(dtype: str, path: str) -> dict:
         gsum, gmax, gpair = _tree_reducers(G, _sync_warp) if SIMULATOR else _shuffle_reducers()
     else:
         raise ValueError(f"path must be 'warp' or 'block', got {path!r}")
-    TPB = G * R
-    zero_t, one_t = T(0.0), T(1.0)
-    ninf_t, nan_t = T(-_INF), T(math.nan)
 
     @_dev
     def kept(mk, has_mask, r, i):
@@ -216,19 +228,37 @@ def kernels(dtype: str, path: str) -> dict:
         m = gmax(m, sh, sh2, w, lane)
         return cnt, m
 
-    # ---- softmax family ---------------------------------------------------------------
+    @_dev
+    def lane_of():
+        """``(group, lane)`` of this thread: its row slot in the block and its place in the group."""
+        tid = cuda.threadIdx.x
+        return tid // G, tid % G
+
+    @_dev
+    def row_at(base, w, rows):
+        """``(row, active)``: rows past the end are a copy of the last row, computed (so every
+        barrier is reached) but not written."""
+        r0 = base + w
+        active = r0 < rows
+        return (r0 if active else rows - 1), active
+
+    return _Group(T, G, R, gsum, gmax, gpair, kept, row_count_max, lane_of, row_at)
+
+
+def _softmax_kernels(g: _Group) -> dict:
+    """Softmax / log-softmax / SSMax values and their JVP/VJP products."""
+    T, G, R, gsum, gmax, gpair, kept, row_count_max, lane_of, row_at = g
+    zero_t, one_t = T(0.0), T(1.0)
+    ninf_t = T(-_INF)
+
     @cuda.jit
     def softmax(x, mk, has_mask, algo, log, ssmax, s, out):
         sh = cuda.shared.array((R, G), dtype=np.float64)
         sh2 = cuda.shared.array((R, G), dtype=np.float64)
-        tid = cuda.threadIdx.x
-        w = tid // G
-        lane = tid % G
+        w, lane = lane_of()
         rows, n = x.shape
         for base in range(cuda.blockIdx.x * R, rows, cuda.gridDim.x * R):
-            r0 = base + w
-            active = r0 < rows
-            r = r0 if active else rows - 1
+            r, active = row_at(base, w, rows)
             cnt, m1 = row_count_max(x, mk, has_mask, r, one_t, sh, sh2, w, lane)
             c = one_t
             if ssmax:
@@ -281,14 +311,10 @@ def kernels(dtype: str, path: str) -> dict:
         """``out = c y * (v - <y, v>)`` (softmax/SSMax JVP and VJP)."""
         sh = cuda.shared.array((R, G), dtype=np.float64)
         sh2 = cuda.shared.array((R, G), dtype=np.float64)
-        tid = cuda.threadIdx.x
-        w = tid // G
-        lane = tid % G
+        w, lane = lane_of()
         rows, n = y.shape
         for base in range(cuda.blockIdx.x * R, rows, cuda.gridDim.x * R):
-            r0 = base + w
-            active = r0 < rows
-            r = r0 if active else rows - 1
+            r, active = row_at(base, w, rows)
             cnt = 0.0
             acc = 0.0
             for i in range(lane, n, G):
@@ -310,14 +336,10 @@ def kernels(dtype: str, path: str) -> dict:
         """Log-softmax JVP ``v - <e^ly, v>`` or VJP ``v - e^ly * sum v``."""
         sh = cuda.shared.array((R, G), dtype=np.float64)
         sh2 = cuda.shared.array((R, G), dtype=np.float64)
-        tid = cuda.threadIdx.x
-        w = tid // G
-        lane = tid % G
+        w, lane = lane_of()
         rows, n = ly.shape
         for base in range(cuda.blockIdx.x * R, rows, cuda.gridDim.x * R):
-            r0 = base + w
-            active = r0 < rows
-            r = r0 if active else rows - 1
+            r, active = row_at(base, w, rows)
             cnt = 0.0
             acc = 0.0
             for i in range(lane, n, G):
@@ -338,7 +360,15 @@ def kernels(dtype: str, path: str) -> dict:
                         val = v[r, i] - t
                     out[r, i] = val if ok else zero_t
 
-    # ---- sparsemax / alpha-entmax -------------------------------------------------------
+    return {"softmax": softmax, "sym_product": sym_product, "log_product": log_product}
+
+
+def _sparse_kernels(g: _Group) -> dict:
+    """Sparsemax / alpha-entmax values and their Jacobian products."""
+    T, G, R, gsum, gmax, gpair, kept, row_count_max, lane_of, row_at = g
+    zero_t, one_t = T(0.0), T(1.0)
+    nan_t = T(math.nan)
+
     @_dev
     def _pw(wv, kpow, kint):
         if kint == 1:
@@ -351,17 +381,13 @@ def kernels(dtype: str, path: str) -> dict:
     def sparse(x, mk, has_mask, alpha, out):
         sh = cuda.shared.array((R, G), dtype=np.float64)
         sh2 = cuda.shared.array((R, G), dtype=np.float64)
-        tid = cuda.threadIdx.x
-        w = tid // G
-        lane = tid % G
+        w, lane = lane_of()
         rows, n = x.shape
         am1 = alpha - 1.0
         kpow = 1.0 / am1
         kint = 1 if alpha == 2.0 else (2 if alpha == 1.5 else 0)
         for base in range(cuda.blockIdx.x * R, rows, cuda.gridDim.x * R):
-            r0 = base + w
-            active = r0 < rows
-            r = r0 if active else rows - 1
+            r, active = row_at(base, w, rows)
             cnt, m = row_count_max(x, mk, has_mask, r, one_t, sh, sh2, w, lane)
             if cnt == 0.0 or not (m - m == 0.0):
                 # fully masked, or every kept entry -inf (the same, by convention): zeros; NaN/+inf: NaN
@@ -441,16 +467,12 @@ def kernels(dtype: str, path: str) -> dict:
         """``out = g * (v - <g, v>/sum g)``, ``g = p^{2-alpha}`` on the support."""
         sh = cuda.shared.array((R, G), dtype=np.float64)
         sh2 = cuda.shared.array((R, G), dtype=np.float64)
-        tid = cuda.threadIdx.x
-        w = tid // G
-        lane = tid % G
+        w, lane = lane_of()
         rows, n = p.shape
         gpow = 2.0 - alpha
         kint = 1 if alpha == 2.0 else (2 if alpha == 1.5 else 0)
         for base in range(cuda.blockIdx.x * R, rows, cuda.gridDim.x * R):
-            r0 = base + w
-            active = r0 < rows
-            r = r0 if active else rows - 1
+            r, active = row_at(base, w, rows)
             sgw = 0.0
             sg = 0.0
             for i in range(lane, n, G):
@@ -471,7 +493,15 @@ def kernels(dtype: str, path: str) -> dict:
                     else:
                         out[r, i] = zero_t
 
-    # ---- softpick -------------------------------------------------------------------
+    return {"sparse": sparse, "sparse_product": sparse_product}
+
+
+def _softpick_kernels(g: _Group) -> dict:
+    """Softpick value, JVP and VJP."""
+    T, G, R, gsum, gmax, gpair, kept, row_count_max, lane_of, row_at = g
+    zero_t, one_t = T(0.0), T(1.0)
+    nan_t = T(math.nan)
+
     @_dev
     def _t(xi, m, em):
         if xi < 1.0:
@@ -487,14 +517,10 @@ def kernels(dtype: str, path: str) -> dict:
         """``mode`` 0: value; 1: JVP with tangent ``v``; 2: VJP with cotangent ``v``."""
         sh = cuda.shared.array((R, G), dtype=np.float64)
         sh2 = cuda.shared.array((R, G), dtype=np.float64)
-        tid = cuda.threadIdx.x
-        w = tid // G
-        lane = tid % G
+        w, lane = lane_of()
         rows, n = x.shape
         for base in range(cuda.blockIdx.x * R, rows, cuda.gridDim.x * R):
-            r0 = base + w
-            active = r0 < rows
-            r = r0 if active else rows - 1
+            r, active = row_at(base, w, rows)
             cnt, m = row_count_max(x, mk, has_mask, r, one_t, sh, sh2, w, lane)
             status = 2
             if cnt == 0.0 or m <= 0.0:
@@ -544,8 +570,14 @@ def kernels(dtype: str, path: str) -> dict:
                         yi = _t(xi, m, em) / d if xi > 0.0 else 0.0
                         out[r, i] = own - yi * acc
 
+    return {"softpick": softpick}
+
+
+@lru_cache(maxsize=None)
+def kernels(dtype: str, path: str) -> dict:
+    """The compiled (lazily, per signature) row kernels for ``dtype`` and ``path`` ("warp"/"block")."""
+    g = _group(dtype, path)
     return {
-        "softmax": softmax, "sym_product": sym_product, "log_product": log_product,
-        "sparse": sparse, "sparse_product": sparse_product, "softpick": softpick,
-        "threads": TPB, "rows_per_block": R,
+        **_softmax_kernels(g), **_sparse_kernels(g), **_softpick_kernels(g),
+        "threads": g.G * g.R, "rows_per_block": g.R,
     }
