@@ -203,8 +203,7 @@ def ulp_error(y: np.ndarray, ref: np.ndarray, dtype: str, ref_lo: np.ndarray | N
     ``ref_lo`` (optional) is a float64 correction with ``ref + ref_lo`` closer to the exact
     value than ``ref`` (for measuring float64 results below half an ULP).
     """
-    y = np.asarray(y, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
+    y, ref = np.broadcast_arrays(np.asarray(y, dtype=np.float64), np.asarray(ref, dtype=np.float64))
     with np.errstate(over="ignore", invalid="ignore"):
         ref_in_fmt = ref.astype(np.dtype(dtype)).astype(np.float64)
     err = np.zeros(np.broadcast(y, ref).shape)

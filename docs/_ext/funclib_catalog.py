@@ -690,7 +690,7 @@ def _bar_chart(records: list[dict], path: Path) -> str | None:
     import funclib.plotting as fp
 
     cols = numeric[:4]
-    fig, axes = fp._new_axes(1, ncols=len(cols), figsize=(3.2 * len(cols) + 1.2, 0.28 * len(flat) + 1.4))
+    fig, axes = fp.new_axes(1, ncols=len(cols), figsize=(3.2 * len(cols) + 1.2, 0.28 * len(flat) + 1.4))
     labels = [" ".join(str(r[k]) for k in label_keys) for r in flat]
     with fp.style():
         for ax, col in zip(axes, cols):
