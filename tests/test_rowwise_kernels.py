@@ -29,8 +29,18 @@ from funclib.kernels import rowwise as rw
 from funclib.kernels import rowwise_layout, rowwise_math, rowwise_softmax, rowwise_sparse
 from funclib.rowwise import evaluate, jacobian, mp_reference
 
-torch = pytest.importorskip("torch")
-entmax = pytest.importorskip("entmax")
+# The frameworks are second checks only: without them the Numba/mpmath checks still run.
+try:
+    import torch
+except ImportError:  # pragma: no cover - the test extra installs it
+    torch = None
+try:
+    import entmax
+except ImportError:  # pragma: no cover
+    entmax = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (cross-check only)")
+needs_entmax = pytest.mark.skipif(torch is None or entmax is None, reason="entmax/PyTorch not installed (cross-check only)")
 
 ALGOS = rw.SOFTMAX_ALGORITHMS
 F32_EPS = float(np.finfo(np.float32).eps)
@@ -128,6 +138,7 @@ def test_exp_reduce_is_a_mantissa_exponent_pair(dtype):
 
 # -- softmax family: values ------------------------------------------------------------------
 
+@needs_torch
 @pytest.mark.parametrize("algorithm", ALGOS)
 @pytest.mark.parametrize("n", [1, 5, 64, 1500])
 def test_softmax_matches_torch_float64(algorithm, n):
@@ -267,6 +278,8 @@ def test_ssmax_values():
         ref = evaluate("ssmax", _masked_inf(x, mask), {"s": s})
         for algo in ALGOS:
             np.testing.assert_allclose(rw.ssmax(x, s, mask=mask, algorithm=algo), ref, rtol=1e-13, atol=1e-300)
+        if torch is None:
+            continue
         n = mask.sum(axis=1, keepdims=True)
         direct = torch.softmax(_torch(np.where(mask, s * np.log(n) * x, -np.inf)), -1).numpy()
         np.testing.assert_allclose(rw.ssmax(x, s, mask=mask), direct, rtol=1e-13, atol=1e-300)
@@ -289,6 +302,7 @@ SPARSE_CASES = [
 SPARSE_IDS = [c[0] for c in SPARSE_CASES]
 
 
+@needs_entmax
 @pytest.mark.parametrize("case", SPARSE_CASES, ids=SPARSE_IDS)
 @pytest.mark.parametrize("n", [1, 6, 100, 3000])
 def test_sparse_maps_match_entmax_package(case, n):
@@ -352,7 +366,8 @@ def test_condat_matches_sort_and_bisection_on_hard_rows():
         a = rw.sparsemax(x)
         np.testing.assert_allclose(a, rw.sparsemax(x, algorithm="sort"), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(a, rw.entmax_bisect(x, 2.0), rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(a, entmax.sparsemax(_torch(x), -1).numpy(), rtol=1e-12, atol=1e-14)
+        if entmax is not None:
+            np.testing.assert_allclose(a, entmax.sparsemax(_torch(x), -1).numpy(), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(rw.entmax15(x), rw.entmax_bisect(x, 1.5), rtol=1e-12, atol=1e-14)
 
 
@@ -483,6 +498,7 @@ def test_derivative_products_with_masks_float32(case):
     np.testing.assert_allclose(j32, j64, rtol=1e-4, atol=1e-5)
 
 
+@needs_entmax
 def test_derivatives_match_torch_and_entmax_autograd():
     rng = _rng(90)
     x = rng.normal(size=(6, 30))
