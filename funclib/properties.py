@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -42,6 +39,7 @@ from . import calculus
 from .formula import to_formula
 from .mpeval import mp_evaluate
 from .special import expm1, log1p, sigmoid, softplus
+from .timelimit import TimeLimitExceeded, time_limit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .entry import Entry
@@ -54,6 +52,8 @@ __all__ = [
     "check_claims",
     "claim_status",
     "limit_at",
+    "provable_form",
+    "smoothness_fact",
     "ALGORITHM_VERSION",
     "CACHE_SUFFIX",
     "cache_file_for",
@@ -158,29 +158,6 @@ class Properties:
 # -- helpers ------------------------------------------------------------------------------
 
 
-class _Timeout(Exception):
-    pass
-
-
-@contextmanager
-def _time_limit(seconds: float):
-    """Abort SymPy calls that run away (limits can); only effective in the main thread."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Timeout()
-
-    previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _to_float(value: sp.Expr) -> float:
     if value is sp.oo:
         return math.inf
@@ -227,9 +204,9 @@ def _symbolic_limit(expr: sp.Expr, x: sp.Symbol, direction: float) -> float | No
     target = sp.oo if direction > 0 else -sp.oo
     try:
         expr = _for_limits(far_branches(expr, x, direction))
-        with _time_limit(LIMIT_SECONDS):
+        with time_limit(LIMIT_SECONDS):
             value = sp.limit(expr, x, target)
-    except (_Timeout, NotImplementedError, ValueError, TypeError, RecursionError, AttributeError):
+    except (TimeLimitExceeded, NotImplementedError, ValueError, TypeError, RecursionError, AttributeError):
         return None
     if value.is_extended_real is False or value.has(sp.AccumBounds) or value is sp.zoo or value is sp.nan:
         return None
@@ -316,7 +293,7 @@ def _one_sided(expr: sp.Expr, x: sp.Symbol, point: sp.Expr, side: int) -> mpmath
         return mp_evaluate(expr, {x: at + offset}, 60)
 
 
-def _smoothness(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float, list[float]]]]:
+def smoothness_fact(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float, list[float]]]]:
     """Smoothness class and, per breakpoint, the jumps of f, f', f''."""
     if not expr.has(*_NONSMOOTH):
         return Fact("Cinf", "symbolic", "composition of analytic functions"), []
@@ -361,10 +338,10 @@ def _end_limit(expr: sp.Expr, x: sp.Symbol, end: float, direction: int) -> float
     if math.isinf(end):
         return limit_at(expr, x, direction)
     try:
-        with _time_limit(LIMIT_SECONDS):
+        with time_limit(LIMIT_SECONDS):
             value = sp.limit(_for_limits(expr), x, sp.nsimplify(end), "-" if direction > 0 else "+")
         return _to_float(value) if value.is_number and value.is_extended_real else math.nan
-    except (_Timeout, NotImplementedError, ValueError, TypeError):
+    except (TimeLimitExceeded, NotImplementedError, ValueError, TypeError):
         return math.nan
 
 
@@ -395,12 +372,12 @@ def _interval_friendly(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
         return sp.together(e)
 
     try:
-        with _time_limit(LIMIT_SECONDS):
+        with time_limit(LIMIT_SECONDS):
             folded = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
             if isinstance(folded, sp.Piecewise):
                 return sp.Piecewise(*[(tidy(v), c) for v, c in folded.args])
             return tidy(folded)
-    except (_Timeout, sp.PolynomialError, TypeError, NotImplementedError):
+    except (TimeLimitExceeded, sp.PolynomialError, TypeError, NotImplementedError):
         return expr
 
 
@@ -508,9 +485,9 @@ def _symmetry(expr: sp.Expr, x: sp.Symbol, sign: int) -> Fact:
     what = "odd" if sign < 0 else "even"
     reflected = expr.subs(x, -x)
     try:
-        with _time_limit(LIMIT_SECONDS):
+        with time_limit(LIMIT_SECONDS):
             diff = sp.simplify(reflected - sign * expr)
-    except _Timeout:
+    except TimeLimitExceeded:
         diff = None
     if diff == 0:
         return Fact(True, "symbolic", f"simplify(f(-x) {'+' if sign < 0 else '-'} f(x)) = 0")
@@ -541,12 +518,12 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     if entry.kind != "elementwise":
         raise TypeError(f"entry {entry.id!r} is {entry.kind}; properties are derived for elementwise entries")
     x = entry.symbol
-    f, rewrite_note = _provable_form(entry.numeric_expr(variant), x)
+    f, rewrite_note = provable_form(entry.numeric_expr(variant), x)
     df = calculus.derivative(f, x, 1)
     d2f = calculus.derivative(df, x, 1)
     facts: dict[str, Fact] = {}
 
-    smooth, jumps = _smoothness(f, x)
+    smooth, jumps = smoothness_fact(f, x)
     facts["smoothness"] = smooth
 
     if 0.0 in entry.domain:
@@ -673,7 +650,7 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     return Properties(entry.id, variant, cache_key(entry), facts)
 
 
-def _provable_form(f: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, str]:
+def provable_form(f: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, str]:
     """``f`` itself, or an exactly equal closed form when ``f`` holds functions the interval
     engine cannot enclose (the Mittag-Leffler function at its closed-form parameters).
 
@@ -685,9 +662,9 @@ def _provable_form(f: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, str]:
     if not f.has(mittag_leffler):
         return f, ""
     try:
-        with _time_limit(LIMIT_SECONDS):
+        with time_limit(LIMIT_SECONDS):
             closed = eliminate(f)
-    except _Timeout:
+    except TimeLimitExceeded:
         return f, ""
     if closed is None:
         return f, ""

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-from ..properties import _Timeout, _time_limit, far_branches  # one SIGALRM time limit for SymPy
+from ..properties import far_branches
+from ..timelimit import TimeLimitExceeded, time_limit
 from ..special import erfc as stable_erfc
 from ..special import sigmoid, softplus
 
@@ -71,9 +72,9 @@ def _value_at(expr: sp.Expr, x: sp.Symbol, t: float, env: Mapping) -> float | No
     e = expr.xreplace({s: _exact(v) for s, v in env.items()}) if env else expr
     if threading.current_thread() is threading.main_thread():
         try:
-            with _time_limit(0.5):
+            with time_limit(0.5):
                 v = reference_value(e, x, t)
-        except _Timeout:
+        except TimeLimitExceeded:
             return None
         except Exception:  # noqa: BLE001 - not evaluable there
             return None
@@ -155,9 +156,9 @@ def limit_at_infinity(
             subs[s] = _assumed_symbol(s.name, p) if p is not None and hasattr(p, "range") else sp.Symbol(s.name, real=True)
         back = {v: k for k, v in subs.items()}
         try:
-            with _time_limit(SYMBOLIC_SECONDS):
+            with time_limit(SYMBOLIC_SECONDS):
                 value = sp.limit(_for_sympy(far.xreplace(subs)), x, sp.oo * direction)
-        except (_Timeout, NotImplementedError, ValueError, TypeError, RecursionError, AttributeError):
+        except (TimeLimitExceeded, NotImplementedError, ValueError, TypeError, RecursionError, AttributeError):
             value = None
         if (
             value is not None

@@ -26,6 +26,10 @@ from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, 
 from funclib.kernels.rowwise_math import exp_reduce, exp2i, fmaximum, vexp_sub
 
 __all__ = [
+    "JIT",
+    "JIT_SUM",
+    "JIT_PARALLEL",
+    "fill",
     "count_kept",
     "masked_max",
     "sum_exp",
@@ -35,8 +39,12 @@ __all__ = [
     "sum_masked",
 ]
 
-_JIT = dict(cache=True, error_model="numpy")
-_JIT_SUM = dict(cache=True, error_model="numpy", fastmath={"reassoc"})
+#: Numba options of every row-wise kernel: cached machine code, NumPy's error model (1/0 = inf,
+#: not an exception); JIT_SUM lets LLVM reassociate (vectorize) sums; JIT_PARALLEL for the
+#: loops over rows.
+JIT = dict(cache=True, error_model="numpy")
+JIT_SUM = dict(cache=True, error_model="numpy", fastmath={"reassoc"})
+JIT_PARALLEL = dict(cache=True, error_model="numpy", parallel=True)
 
 #: Length of the inner blocks summed in the input dtype (each SIMD lane adds only a few
 #: terms) before the block sums are added in float64.
@@ -47,7 +55,14 @@ SUM_BLOCK = 128
 # assembles vectors element by element instead of loading them.
 
 
-@njit(**_JIT)
+@njit(**JIT)
+def fill(out, v):
+    """``out[:] = v`` for a 1-D slice (a loop Numba vectorizes, without a temporary)."""
+    for i in range(out.shape[0]):
+        out[i] = v
+
+
+@njit(**JIT)
 def count_kept(mk):
     """Number of ``True`` entries of ``mk``."""
     c = 0
@@ -56,7 +71,7 @@ def count_kept(mk):
     return c
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def masked_max(x, mk, has_mask, c):
     """``max(c * x[i])`` over the kept entries (NaN-propagating; ``-inf`` if none)."""
     ninf = x.dtype.type(-np.inf)
@@ -71,7 +86,7 @@ def masked_max(x, mk, has_mask, c):
     return m
 
 
-@njit(**_JIT_SUM)
+@njit(**JIT_SUM)
 def _sum_exp_blk(x, mk, has_mask, c, m):
     ninf = x.dtype.type(-np.inf)
     s = x.dtype.type(0.0)
@@ -85,7 +100,7 @@ def _sum_exp_blk(x, mk, has_mask, c, m):
     return s
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sum_exp(x, mk, has_mask, c, m):
     """``sum exp(c*x[i] - m)`` over the kept entries, returned in float64."""
     n = x.shape[0]
@@ -96,7 +111,7 @@ def sum_exp(x, mk, has_mask, c, m):
     return s
 
 
-@njit(**_JIT_SUM)
+@njit(**JIT_SUM)
 def _sum_exp_store_blk(x, mk, has_mask, c, m, out):
     ninf = x.dtype.type(-np.inf)
     s = x.dtype.type(0.0)
@@ -114,7 +129,7 @@ def _sum_exp_store_blk(x, mk, has_mask, c, m, out):
     return s
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sum_exp_store(x, mk, has_mask, c, m, out):
     """``out[i] = exp(c*x[i] - m)`` (0 where masked) and return their sum in float64."""
     n = x.shape[0]
@@ -125,7 +140,7 @@ def sum_exp_store(x, mk, has_mask, c, m, out):
     return s
 
 
-@njit(**_JIT_SUM)
+@njit(**JIT_SUM)
 def _sum_ext_exp_blk(x, mk, has_mask, c, floor, big_n):
     dt = x.dtype.type
     zero = dt(0.0)
@@ -150,7 +165,7 @@ def _sum_ext_exp_blk(x, mk, has_mask, c, floor, big_n):
     return s
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sum_ext_exp(x, mk, has_mask, c, floor, big_n):
     """Mantissa sum of the extended exponentials ``e^{c x_i} = m_i 2^{n_i}`` against exponent ``big_n``.
 
@@ -166,7 +181,7 @@ def sum_ext_exp(x, mk, has_mask, c, floor, big_n):
     return s
 
 
-@njit(**_JIT_SUM)
+@njit(**JIT_SUM)
 def _dot_blk(a, b, mk, has_mask):
     s = a.dtype.type(0.0)
     zero = a.dtype.type(0.0)
@@ -179,7 +194,7 @@ def _dot_blk(a, b, mk, has_mask):
     return s
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def dot_masked(a, b, mk, has_mask):
     """``sum a[i]*b[i]`` over kept entries (masked ``b`` entries never enter), in float64."""
     n = a.shape[0]
@@ -190,7 +205,7 @@ def dot_masked(a, b, mk, has_mask):
     return s
 
 
-@njit(**_JIT_SUM)
+@njit(**JIT_SUM)
 def _sum_blk(a, mk, has_mask):
     s = a.dtype.type(0.0)
     zero = a.dtype.type(0.0)
@@ -203,7 +218,7 @@ def _sum_blk(a, mk, has_mask):
     return s
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sum_masked(a, mk, has_mask):
     """``sum a[i]`` over kept entries, in float64."""
     n = a.shape[0]

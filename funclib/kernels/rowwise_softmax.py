@@ -55,8 +55,11 @@ from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, 
 
 from funclib.kernels.rowwise_math import exp_reduce, log2e, scale_pow2, sub_n_ln2, vexp, vexp_sub
 from funclib.kernels.rowwise_reduce import (
+    JIT,
+    JIT_PARALLEL,
     count_kept,
     dot_masked,
+    fill,
     masked_max,
     sum_exp,
     sum_exp_store,
@@ -88,17 +91,11 @@ ALGORITHMS = {"three_pass": 0, "online": 1, "two_pass": 2}
 #: Block length of the online and two-pass reductions (fits L1 with room to spare).
 BLOCK = 1024
 
-_JIT = dict(cache=True, error_model="numpy")
-_PJIT = dict(cache=True, error_model="numpy", parallel=True)
 
 
-@njit(**_JIT)
-def _fill(out, v):
-    for i in range(out.shape[0]):
-        out[i] = v
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _row_scale(x, mk, has_mask, ssmax, s):
     """``(kept count, c)`` of a row; ``c = s log(count)`` for SSMax, else 1."""
     n = x.shape[0]
@@ -111,7 +108,7 @@ def _row_scale(x, mk, has_mask, ssmax, s):
     return cnt, c
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _write_log(x, mk, has_mask, c, m, ls, out):
     """``out[i] = (c x_i - m) - ls`` (``-inf`` where masked)."""
     ninf = x.dtype.type(-np.inf)
@@ -123,7 +120,7 @@ def _write_log(x, mk, has_mask, c, m, ls, out):
             out[i] = (c * x[i] - m) - ls
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def softmax_row_three(x, mk, has_mask, c, log, out):
     """Three-pass safe (log-)softmax of one row with scale ``c``."""
     n = x.shape[0]
@@ -138,7 +135,7 @@ def softmax_row_three(x, mk, has_mask, c, log, out):
             out[i] = out[i] * w
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def softmax_row_online(x, mk, has_mask, c, log, out):
     """Online-normalizer (log-)softmax of one row: one pass for ``(m, d)``, one output pass."""
     n = x.shape[0]
@@ -173,7 +170,7 @@ def softmax_row_online(x, mk, has_mask, c, log, out):
             out[i] = vexp_sub(c * x[i], m) * w
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def softmax_row_two(x, mk, has_mask, c, log, out):
     """Two-Pass (log-)softmax of one row with (mantissa, exponent) accumulation.
 
@@ -239,12 +236,12 @@ def softmax_row_two(x, mk, has_mask, c, log, out):
             out[i] = scale_pow2(mant / vd, ex - big_n)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def softmax_row(x, mk, has_mask, algo, log, ssmax, s, out):
     """Dispatch one row to the chosen algorithm; fully masked rows give 0 / ``-inf``."""
     cnt, c = _row_scale(x, mk, has_mask, ssmax, s)
     if cnt == 0:
-        _fill(out, x.dtype.type(-np.inf) if log else x.dtype.type(0.0))
+        fill(out, x.dtype.type(-np.inf) if log else x.dtype.type(0.0))
         return
     if algo == 0:
         softmax_row_three(x, mk, has_mask, c, log, out)
@@ -256,7 +253,7 @@ def softmax_row(x, mk, has_mask, algo, log, ssmax, s, out):
         _masked_conventions(x, mk, has_mask, log, out)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _masked_conventions(x, mk, has_mask, log, out):
     """The catalog's conventions (``mask`` of the softmax entries): an entry that is masked or
     ``-inf`` gives 0 (``-inf`` for log-softmax) whatever the rest of the row holds, and a row
@@ -272,21 +269,21 @@ def _masked_conventions(x, mk, has_mask, log, out):
             out[i] = fill
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def softmax_serial(x, mk, has_mask, algo, log, ssmax, s, out):
     """Row loop (single thread) of :func:`softmax_row`."""
     for r in range(x.shape[0]):
         softmax_row(x[r], mk[r if has_mask else r - r], has_mask, algo, log, ssmax, s, out[r])
 
 
-@njit(**_PJIT)
+@njit(**JIT_PARALLEL)
 def softmax_parallel(x, mk, has_mask, algo, log, ssmax, s, out):
     """Row loop (``prange``) of :func:`softmax_row`; bitwise equal to :func:`softmax_serial`."""
     for r in prange(x.shape[0]):
         softmax_row(x[r], mk[r if has_mask else r - r], has_mask, algo, log, ssmax, s, out[r])
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _logsumexp_row(x, mk, has_mask):
     one = x.dtype.type(1.0)
     if has_mask and count_kept(mk) == 0:
@@ -298,14 +295,14 @@ def _logsumexp_row(x, mk, has_mask):
     return np.float64(m) + math.log(s)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def logsumexp_serial(x, mk, has_mask, out):
     """``out[r] = log sum_kept exp(x[r, i])`` (three-pass; ``-inf`` for fully masked rows)."""
     for r in range(x.shape[0]):
         out[r] = _logsumexp_row(x[r], mk[r if has_mask else r - r], has_mask)
 
 
-@njit(**_PJIT)
+@njit(**JIT_PARALLEL)
 def logsumexp_parallel(x, mk, has_mask, out):
     """Parallel :func:`logsumexp_serial`."""
     for r in prange(x.shape[0]):
@@ -317,7 +314,7 @@ def logsumexp_parallel(x, mk, has_mask, out):
 # --------------------------------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sym_product_row(y, w, mk, has_mask, c, out):
     """``out = c (diag(y) - y y^T) w = c y * (w - <y, w>)`` over kept entries (0 elsewhere).
 
@@ -335,30 +332,30 @@ def sym_product_row(y, w, mk, has_mask, c, out):
             out[i] = c * (y[i] * (w[i] - d))
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _sym_row(y, w, mk, has_mask, ssmax, s, out):
     cnt, c = _row_scale(y, mk, has_mask, ssmax, s)
     if cnt == 0:
-        _fill(out, y.dtype.type(0.0))
+        fill(out, y.dtype.type(0.0))
         return
     sym_product_row(y, w, mk, has_mask, c, out)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sym_product_serial(y, w, mk, has_mask, ssmax, s, out):
     """Row loop of :func:`sym_product_row` (``c`` = 1, or ``s log n_kept`` for SSMax)."""
     for r in range(y.shape[0]):
         _sym_row(y[r], w[r], mk[r if has_mask else r - r], has_mask, ssmax, s, out[r])
 
 
-@njit(**_PJIT)
+@njit(**JIT_PARALLEL)
 def sym_product_parallel(y, w, mk, has_mask, ssmax, s, out):
     """Parallel :func:`sym_product_serial`."""
     for r in prange(y.shape[0]):
         _sym_row(y[r], w[r], mk[r if has_mask else r - r], has_mask, ssmax, s, out[r])
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def log_softmax_product_row(ly, w, mk, has_mask, vjp, out):
     """Log-softmax Jacobian products from the log-softmax output ``ly`` (``y = exp(ly)``).
 
@@ -369,7 +366,7 @@ def log_softmax_product_row(ly, w, mk, has_mask, vjp, out):
     dt = ly.dtype.type
     zero = dt(0.0)
     if has_mask and count_kept(mk) == 0:
-        _fill(out, zero)
+        fill(out, zero)
         return
     if vjp:
         t = dt(sum_masked(w, mk, has_mask))
@@ -393,21 +390,21 @@ def log_softmax_product_row(ly, w, mk, has_mask, vjp, out):
                 out[i] = w[i] - td
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def log_softmax_product_serial(ly, w, mk, has_mask, vjp, out):
     """Row loop of :func:`log_softmax_product_row`."""
     for r in range(ly.shape[0]):
         log_softmax_product_row(ly[r], w[r], mk[r if has_mask else r - r], has_mask, vjp, out[r])
 
 
-@njit(**_PJIT)
+@njit(**JIT_PARALLEL)
 def log_softmax_product_parallel(ly, w, mk, has_mask, vjp, out):
     """Parallel :func:`log_softmax_product_serial`."""
     for r in prange(ly.shape[0]):
         log_softmax_product_row(ly[r], w[r], mk[r if has_mask else r - r], has_mask, vjp, out[r])
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def ssmax_s_grad_serial(x, y, u, mk, has_mask, out):
     """Per row, ``d<u, y>/ds = log(n_kept) (<u y, x> - <u, y><y, x>)`` (float64).
 

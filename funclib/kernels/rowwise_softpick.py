@@ -42,22 +42,16 @@ from numba import njit, prange
 
 from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_reduce import count_kept, masked_max
+from funclib.kernels.rowwise_reduce import JIT, JIT_PARALLEL, count_kept, fill, masked_max
 
 __all__ = ["softpick_row", "softpick_product_row", "softpick_serial", "softpick_parallel",
            "softpick_product_serial", "softpick_product_parallel"]
 
-_JIT = dict(cache=True, error_model="numpy")
-_PJIT = dict(cache=True, error_model="numpy", parallel=True)
 
 
-@njit(**_JIT)
-def _fill(out, v):
-    for i in range(out.shape[0]):
-        out[i] = v
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _t(xi, m, em):
     """``e^{x - m} - e^{-m}`` without cancellation (float64)."""
     if xi < 1.0:
@@ -65,7 +59,7 @@ def _t(xi, m, em):
     return math.exp(xi - m) - em
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _setup(x, mk, has_mask, eps):
     """Row state ``(status, m, e^{-m}, shifted denominator)``; status 0 = zeros, 1 = NaN, 2 = regular."""
     n = x.shape[0]
@@ -89,16 +83,16 @@ def _setup(x, mk, has_mask, eps):
     return 2, m, em, d + eps * em
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def softpick_row(x, mk, has_mask, eps, out):
     """Softpick of one row (see the module docstring for the conventions)."""
     status, m, em, d = _setup(x, mk, has_mask, eps)
     dt = x.dtype.type
     if status == 0:
-        _fill(out, dt(0.0))
+        fill(out, dt(0.0))
         return
     if status == 1:
-        _fill(out, dt(np.nan))
+        fill(out, dt(np.nan))
         return
     for i in range(x.shape[0]):
         xi = np.float64(x[i])
@@ -108,7 +102,7 @@ def softpick_row(x, mk, has_mask, eps, out):
             out[i] = dt(_t(xi, m, em) / d)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def softpick_product_row(x, w, mk, has_mask, eps, vjp, out):
     """Softpick JVP (``vjp=False``, ``w`` = tangent) or VJP (``w`` = cotangent) of one row.
 
@@ -119,10 +113,10 @@ def softpick_product_row(x, w, mk, has_mask, eps, vjp, out):
     dt = x.dtype.type
     n = x.shape[0]
     if status == 0:
-        _fill(out, dt(0.0))
+        fill(out, dt(0.0))
         return
     if status == 1:
-        _fill(out, dt(np.nan))
+        fill(out, dt(np.nan))
         return
     acc = 0.0
     for i in range(n):
@@ -155,28 +149,28 @@ def softpick_product_row(x, w, mk, has_mask, eps, vjp, out):
             out[i] = dt(own - yi * acc)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def softpick_serial(x, mk, has_mask, eps, out):
     """Row loop of :func:`softpick_row`."""
     for r in range(x.shape[0]):
         softpick_row(x[r], mk[r if has_mask else 0], has_mask, eps, out[r])
 
 
-@njit(**_PJIT)
+@njit(**JIT_PARALLEL)
 def softpick_parallel(x, mk, has_mask, eps, out):
     """Parallel :func:`softpick_serial`."""
     for r in prange(x.shape[0]):
         softpick_row(x[r], mk[r if has_mask else r - r], has_mask, eps, out[r])
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def softpick_product_serial(x, w, mk, has_mask, eps, vjp, out):
     """Row loop of :func:`softpick_product_row`."""
     for r in range(x.shape[0]):
         softpick_product_row(x[r], w[r], mk[r if has_mask else 0], has_mask, eps, vjp, out[r])
 
 
-@njit(**_PJIT)
+@njit(**JIT_PARALLEL)
 def softpick_product_parallel(x, w, mk, has_mask, eps, vjp, out):
     """Parallel :func:`softpick_product_serial`."""
     for r in prange(x.shape[0]):

@@ -68,7 +68,7 @@ from numba import njit, prange
 
 from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_reduce import count_kept, masked_max
+from funclib.kernels.rowwise_reduce import JIT, JIT_PARALLEL, JIT_SUM, count_kept, fill, masked_max
 
 __all__ = [
     "KINDS",
@@ -86,18 +86,11 @@ __all__ = [
 #: Map name -> code passed to the drivers.
 KINDS = {"sparsemax_condat": 0, "sparsemax_sort": 1, "entmax15_sort": 2, "entmax_bisect": 3}
 
-_JIT = dict(cache=True, error_model="numpy")
-_JIT_SUM = dict(cache=True, error_model="numpy", fastmath={"reassoc"})
-_PJIT = dict(cache=True, error_model="numpy", parallel=True)
 
 
-@njit(**_JIT)
-def _fill(out, v):
-    for i in range(out.shape[0]):
-        out[i] = v
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _fsum(a, k):
     """Neumaier-compensated sum of ``a[:k]`` (float64)."""
     s = 0.0
@@ -113,25 +106,25 @@ def _fsum(a, k):
     return s + comp
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _prologue(x, mk, has_mask, out):
     """Kept count and maximum; fills ``out`` and returns ``ok=False`` for the special rows."""
     n = x.shape[0]
     cnt = count_kept(mk) if has_mask else n
     if cnt == 0:
-        _fill(out, x.dtype.type(0.0))
+        fill(out, x.dtype.type(0.0))
         return cnt, 0.0, False
     m = masked_max(x, mk, has_mask, x.dtype.type(1.0))
     if m == -np.inf:  # every kept entry is -inf: the row behaves as fully masked
-        _fill(out, x.dtype.type(0.0))
+        fill(out, x.dtype.type(0.0))
         return cnt, 0.0, False
     if not np.isfinite(m):
-        _fill(out, x.dtype.type(np.nan))
+        fill(out, x.dtype.type(np.nan))
         return cnt, 0.0, False
     return cnt, np.float64(m), True
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _write_power(x, mk, has_mask, m, scale, tau, kpow, kint, out):
     """``out_i = [scale (x_i - m) - tau]_+^kpow`` over the row (0 where masked)."""
     dt = x.dtype.type
@@ -155,7 +148,7 @@ def _write_power(x, mk, has_mask, m, scale, tau, kpow, kint, out):
                 out[i] = dt(0.0)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _support_sum(x, mk, has_mask, m, tau):
     """``(sum z_i, count)`` over kept ``z_i = x_i - m > tau``."""
     s = 0.0
@@ -170,7 +163,7 @@ def _support_sum(x, mk, has_mask, m, tau):
     return s, c
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _michelot(x, mk, has_mask, m, tau, count):
     """Michelot sweeps ``tau <- (sum_{z > tau} z - 1)/#{z > tau}`` until the support is stable."""
     for _ in range(64):
@@ -190,7 +183,7 @@ def _michelot(x, mk, has_mask, m, tau, count):
 # --------------------------------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _first_index(x, mk, has_mask, v):
     """First kept index ``i`` with ``x[i] == v``."""
     for i in range(x.shape[0]):
@@ -199,7 +192,7 @@ def _first_index(x, mk, has_mask, v):
     return 0
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _write_sparsemax_checked(x, mk, has_mask, m, tau, nv, out):
     """Write ``[x_i - m - tau]_+``; if the support size differs from ``nv``, refine and rewrite."""
     dt = x.dtype.type
@@ -214,7 +207,7 @@ def _write_sparsemax_checked(x, mk, has_mask, m, tau, nv, out):
         _write_power(x, mk, has_mask, m, 1.0, tau, 1.0, 1, out)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sparsemax_row_condat(x, mk, has_mask, buf, buf2, out):
     """Sparsemax of one row by Condat's O(n) filter (``buf``, ``buf2``: float64 scratch, length n).
 
@@ -278,7 +271,7 @@ def sparsemax_row_condat(x, mk, has_mask, buf, buf2, out):
 _RUN = 16
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _insertion(a, lo, hi):
     for i in range(lo + 1, hi):
         v = a[i]
@@ -289,7 +282,7 @@ def _insertion(a, lo, hi):
         a[j + 1] = v
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _merge(src, dst, lo, mid, hi):
     i = lo
     j = mid
@@ -302,7 +295,7 @@ def _merge(src, dst, lo, mid, hi):
         j += 0 if left else 1
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _sort(a, k, tmp):
     """Sort ``a[:k]`` ascending (insertion-sorted runs of 16, then bottom-up merges via ``tmp``).
 
@@ -327,7 +320,7 @@ def _sort(a, k, tmp):
             a[i] = tmp[i]
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _gather(x, mk, has_mask, m, scale, lower, buf):
     """Copy the kept ``z_i = scale (x_i - m) > lower`` into ``buf``; return their count."""
     k = 0
@@ -338,7 +331,7 @@ def _gather(x, mk, has_mask, m, scale, lower, buf):
     return k
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _gather_sorted(x, mk, has_mask, m, scale, lower, buf, tmp):
     """:func:`_gather`, then sort ``buf[:k]`` ascending (``tmp``: scratch of the same length)."""
     k = _gather(x, mk, has_mask, m, scale, lower, buf)
@@ -346,7 +339,7 @@ def _gather_sorted(x, mk, has_mask, m, scale, lower, buf, tmp):
     return k
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sparsemax_row_sort(x, mk, has_mask, buf, tmp, out):
     """Sparsemax of one row by sorting all kept entries (reference algorithm)."""
     cnt, m, ok = _prologue(x, mk, has_mask, out)
@@ -371,7 +364,7 @@ def sparsemax_row_sort(x, mk, has_mask, buf, tmp, out):
 # --------------------------------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _tau15_support(buf, k, support):
     """Exact 1.5-entmax threshold on the ``support`` largest sorted values (centred moments)."""
     lo = k - support
@@ -394,7 +387,7 @@ def _tau15_support(buf, k, support):
     return mean - math.sqrt(delta if delta > 0.0 else 0.0)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _newton_bound(buf, k, tau, steps):
     """``steps`` Newton steps of ``sum [z - tau]_+^2 = 1`` from ``tau`` (a lower bound stays one)."""
     for _ in range(steps):
@@ -411,7 +404,7 @@ def _newton_bound(buf, k, tau, steps):
     return tau
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _compact_above(buf, k, lower):
     """Keep the ``buf[:k]`` entries ``> lower`` (order not kept); return the new count."""
     c = 0
@@ -422,7 +415,7 @@ def _compact_above(buf, k, lower):
     return c
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def entmax15_row_sort(x, mk, has_mask, buf, tmp, out):
     """Exact 1.5-entmax of one row.
 
@@ -456,7 +449,7 @@ def entmax15_row_sort(x, mk, has_mask, buf, tmp, out):
     _write_power(x, mk, has_mask, m, 0.5, tau, 2.0, 2, out)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _f_and_counts(buf, k, tau, kpow, kint, lo, hi):
     """``sum [z - tau]_+^kpow - 1`` over ``buf[:k]`` and the counts of ``z`` in ``(lo, tau)``, ``(tau, hi)``."""
     f = 0.0
@@ -477,7 +470,7 @@ def _f_and_counts(buf, k, tau, kpow, kint, lo, hi):
     return f - 1.0, c_lo, c_hi
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _newton_left(buf, k, tau, kpow, kint):
     """Newton on ``f(tau) = sum [z - tau]_+^kpow - 1`` from a point with ``f >= 0`` (monotone)."""
     for _ in range(100):
@@ -505,7 +498,7 @@ def _newton_left(buf, k, tau, kpow, kint):
     return tau
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def entmax_bisect_row(x, mk, has_mask, alpha, buf, out):
     """α-entmax of one row by bisection until the support is known, then Newton on it."""
     cnt, m, ok = _prologue(x, mk, has_mask, out)
@@ -544,7 +537,7 @@ def entmax_bisect_row(x, mk, has_mask, alpha, buf, out):
 # --------------------------------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _sparse_row(x, mk, has_mask, kind, alpha, buf, buf2, out):
     if kind == 0:
         sparsemax_row_condat(x, mk, has_mask, buf, buf2, out)
@@ -556,7 +549,7 @@ def _sparse_row(x, mk, has_mask, kind, alpha, buf, buf2, out):
         entmax_bisect_row(x, mk, has_mask, alpha, buf, out)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sparse_serial(x, mk, has_mask, kind, alpha, out):
     """Row loop (single thread) of the sparse maps (``kind`` from :data:`KINDS`)."""
     n = x.shape[1]
@@ -566,7 +559,7 @@ def sparse_serial(x, mk, has_mask, kind, alpha, out):
         _sparse_row(x[r], mk[r if has_mask else 0], has_mask, kind, alpha, buf, buf2, out[r])
 
 
-@njit(**_PJIT)
+@njit(**JIT_PARALLEL)
 def sparse_parallel(x, mk, has_mask, kind, alpha, out):
     """Parallel row loop (chunks of rows with their own scratch); bitwise equal to the serial one."""
     rows, n = x.shape
@@ -584,7 +577,7 @@ def sparse_parallel(x, mk, has_mask, kind, alpha, out):
 # --------------------------------------------------------------------------------------
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _g(pi, keep, kint, gpow):
     """``g = p^gpow`` on the support (``keep``), else 0; branch-free for sparsemax and 1.5-entmax."""
     if kint == 1:
@@ -594,7 +587,7 @@ def _g(pi, keep, kint, gpow):
     return pi**gpow if keep else 0.0
 
 
-@njit(**_JIT_SUM)
+@njit(**JIT_SUM)
 def _gsums_blk(p, w, mk, has_mask, kint, gpow):
     """Block sums ``(sum g w, sum g)`` (kept support entries)."""
     sgw = 0.0
@@ -608,7 +601,7 @@ def _gsums_blk(p, w, mk, has_mask, kint, gpow):
     return sgw, sg
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sparse_product_row(p, w, mk, has_mask, alpha, out):
     """``out = (diag(g) - g g^T / sum g) w`` with ``g = p^{2-alpha}`` on the support of ``p``.
 
@@ -635,14 +628,14 @@ def sparse_product_row(p, w, mk, has_mask, alpha, out):
         out[i] = dt(g * (wi - q))
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def sparse_product_serial(p, w, mk, has_mask, alpha, out):
     """Row loop of :func:`sparse_product_row`."""
     for r in range(p.shape[0]):
         sparse_product_row(p[r], w[r], mk[r if has_mask else 0], has_mask, alpha, out[r])
 
 
-@njit(**_PJIT)
+@njit(**JIT_PARALLEL)
 def sparse_product_parallel(p, w, mk, has_mask, alpha, out):
     """Parallel :func:`sparse_product_serial`."""
     for r in prange(p.shape[0]):
