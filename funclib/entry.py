@@ -26,6 +26,7 @@ from .ranges import Interval
 
 if TYPE_CHECKING:  # pragma: no cover
     from .properties import Properties
+    from .relaxation import Relaxation
 
 __all__ = [
     "Entry",
@@ -518,6 +519,16 @@ class Entry:
             if {n: p.default for n, p in base.all_params(name).items()} == {n: p.default for n, p in self.params.items()}:
                 return base.properties(name)  # the proven (cached) variant slot
         return properties_of(self, variant, recompute=recompute)
+
+    def relaxation(self, l, u, *, variant: str | None = None, params: Mapping[str, float] | None = None,
+                   lower_slope=None) -> "Relaxation":
+        r"""Proven linear bounds :math:`a_L x + b_L \le f(x) \le a_U x + b_U` on each interval
+        :math:`[l, u]` (arrays, vectorized); the intercepts are proven with arb interval
+        arithmetic, ``lower_slope`` overrides the lower slopes (α-CROWN). See
+        :func:`funclib.relaxation.relax`."""
+        from .relaxation import relax_entry
+
+        return relax_entry(self, l, u, variant=variant, params=params, lower_slope=lower_slope)
 
     def kernel(self, *, dtype="float64", outputs=("value", "derivative"), params=None, variant=None,
                accuracy="fast", wrt=None, target="cpu"):
