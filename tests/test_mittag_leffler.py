@@ -508,8 +508,8 @@ def test_member_properties(name):
 
 
 def test_rewrite_is_skipped_without_a_closed_form():
-    from funclib.properties import _provable_form
+    from funclib.properties import provable_form
 
     x = make_symbol("x")
     general = x * mittag_leffler(sp.Rational(3, 4), 1, -x**2)
-    assert _provable_form(general, x) == (general, "")
+    assert provable_form(general, x) == (general, "")
