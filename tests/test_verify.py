@@ -358,8 +358,8 @@ def test_torch_loader_rejects_unsupported_modules():
 
     with pytest.raises(NetworkError, match="Softmax"):
         from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Softmax(dim=-1), torch.nn.Linear(2, 1)))
-    with pytest.raises(NetworkError, match="without an activation"):
-        from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)))
+    with pytest.raises(NetworkError, match="after another activation"):
+        from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Tanh(), torch.nn.Linear(2, 1)))
 
 
 def test_gradient_ascent_improves_on_sampling_for_smooth_nets():

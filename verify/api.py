@@ -30,7 +30,7 @@ from .result import LipschitzResult
 from .solvers import SOLVED, solve, solver_plan
 from .structure import METHODS, LipSDP, layer_qcs
 
-__all__ = ["lipschitz"]
+__all__ = ["lipschitz", "sector_lipschitz"]
 
 
 def _mul_up(a: float, b: float) -> float:
@@ -202,6 +202,9 @@ def lipschitz(
         raise ValueError(f"method must be one of {', '.join(METHODS)} (LipSDP-Network is unsound and not offered)")
     if not isinstance(network, Network):
         raise TypeError(f"expected a funclib.verify.Network, got {type(network).__name__}")
+    # The LMI blocks W_k^T T W_k are dense matrices of the LMI's size whatever W_k is, so an
+    # unrolled convolution is densified here (never larger than the LMI itself).
+    network = network.dense()
     bounds = _bounds(network, allow_estimated)
     lips = [1.0 if b is None else b.lipschitz for b in bounds]
     naive = naive_bound(network.weights, lips)
@@ -292,3 +295,32 @@ def _result(network, naive, main, pieces, method, split, status, start, notes, b
         slope_bounds=slope_info,
         notes=notes,
     )
+
+
+def sector_lipschitz(network: Network, alphas, betas, *, solver: str = "auto", time_limit: float | None = None,
+                     rel_gap: float = 1e-3) -> float:
+    """Certified LipSDP-Neuron bound of ``network`` with one slope sector per neuron.
+
+    ``alphas[k]``, ``betas[k]`` (arrays of the width of hidden layer k) must be *proven* slope
+    bounds of that layer's activation on every pre-activation value the caller cares about (e.g.
+    on the intervals of an input ball, :mod:`funclib.verify.local`); this function does not
+    check them against the catalog. The LMI, solve and certification are those of
+    :func:`lipschitz`.
+
+    Raises
+    ------
+    VerificationError
+        No solver produced certifiable multipliers.
+    """
+    network = network.dense()
+    if len(alphas) != len(network.activations) or len(betas) != len(network.activations):
+        raise ValueError("one array of slope bounds per hidden layer is needed")
+    bounds = []
+    for k, (a, b, width) in enumerate(zip(alphas, betas, network.dims[1:-1])):
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a.shape != (width,) or b.shape != (width,) or not (np.all(np.isfinite(a)) and np.all(a <= b)):
+            raise ValueError(f"layer {k}: slope bounds must be finite arrays of shape ({width},) with alpha <= beta")
+        bounds.append(SlopeBound(a, b, "interval", "per-neuron sectors from the caller"))
+    exps = _power_of_two_scales(network)
+    piece = _piece(_scaled(network, exps), bounds, "neuron", solver, time_limit, rel_gap, None, [])
+    return _ldexp_up(sqrt_up(piece["rho"]), sum(exps))

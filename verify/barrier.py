@@ -83,7 +83,7 @@ class _Problem:
         if all(hasattr(qc, "alpha") for qc in lmi.qcs):
             G = [np.eye(lmi.dims[0])]
             for k, qc in enumerate(lmi.qcs):
-                G.append(qc.m * (lmi.weights[k] @ G[-1]))
+                G.append(np.reshape(qc.m, (-1, 1)) * (lmi.weights[k] @ G[-1]))  # scalar or per-neuron
             G = np.vstack(G)
             UG = np.vstack([V.T @ G, G[self.units]])
             self.trFD = np.add.reduceat(val * np.sum(UG[q] * UG[p], axis=1), self.starts)

@@ -77,13 +77,14 @@ def _best_t(lmi: LipSDP, X: np.ndarray, k: int) -> float:
     f = sla.cho_factor(X, lower=True)
     K = w @ sla.cho_solve(f, w.T)
     kmax = float(np.linalg.eigvalsh(0.5 * (K + K.T))[-1])
-    if isinstance(qc, SlopeQC) and qc.p == 0.0 and qc.m != 0.0:
+    if isinstance(qc, SlopeQC) and np.ndim(qc.m) == 0 and qc.p == 0.0 and qc.m != 0.0:
         return 1.0 / (4.0 * qc.m ** 2 * kmax)  # maximizer of 2t - 4m²t²λ_max(K)
     if isinstance(qc, GroupQC):
         # X_k = tI; N = X - t WᵀW ≻ 0 needs t < 1/λ_max(X^-1 WᵀW) = 1/kmax.
         return (1.0 - 1e-6) / kmax
     # General slope case: search t on a log grid, then refine by golden section.
-    t0 = 1.0 / (4.0 * max(qc.m ** 2, 1e-12) * kmax) if qc.m != 0.0 else 1.0 / max(kmax, 1e-300)
+    m2 = float(np.max(np.square(qc.m)))  # per-neuron sectors: the largest mid-slope
+    t0 = 1.0 / (4.0 * max(m2, 1e-12) * kmax) if m2 != 0.0 else 1.0 / max(kmax, 1e-300)
 
     def score(logt: float) -> float:
         r = _step(lmi, X, k, math.exp(logt))

@@ -15,8 +15,13 @@ Formats
 the same orientation (the layout of the reference LipSDP examples); optional ``biases`` cell
 array; the activation is given by the caller (default ``relu``, as in LipSDP).
 
-PyTorch: :func:`from_torch` takes an ``nn.Sequential`` of ``Linear`` layers and activation
-modules (ReLU, LeakyReLU, ELU, GELU, Tanh, Sigmoid, SiLU, Softplus, Mish, ...).
+- ``input_shape`` (optional): integer array, the shape of one input before flattening
+  (``(C, H, W)`` for a convolutional network).
+
+Sparse weights (unrolled convolutions) are written dense: the file layout stays plain arrays.
+
+PyTorch: :func:`from_torch` (in :mod:`funclib.verify.torch_loader`) takes an ``nn.Sequential``
+of affine modules (``Linear``, ``Conv2d``, ``AvgPool2d``, ``BatchNorm``, ...) and activations.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from typing import Any
 import numpy as np
 
 from .network import Network, NetworkError, real_array
+from .torch_loader import from_torch
 
-__all__ = ["load", "load_npz", "save_npz", "load_mat", "from_torch"]
+__all__ = ["load", "load_npz", "save_npz", "load_mat", "from_torch", "check_npz_sizes"]
 
 _W_KEY = re.compile(r"^W(\d+)$")
 
@@ -58,7 +64,7 @@ def _with_activation(activations: Any, params: Any, hidden: int) -> Any:
 MAX_ARRAY_ELEMENTS = 1 << 28
 
 
-def _check_npz_sizes(path: str | Path) -> None:
+def check_npz_sizes(path: str | Path) -> None:
     """Read each member's .npy header (not its data) and refuse a damaged archive or a declared
     shape beyond :data:`MAX_ARRAY_ELEMENTS` or beyond the bytes actually stored."""
     try:
@@ -89,7 +95,7 @@ def load_npz(path: str | Path, activation: Any = None, params: Any = None) -> Ne
 
     ``activation``/``params`` given here override what the file says.
     """
-    _check_npz_sizes(path)
+    check_npz_sizes(path)
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -110,6 +116,13 @@ def load_npz(path: str | Path, activation: Any = None, params: Any = None) -> Ne
             file_acts = [str(a) for a in np.atleast_1d(raw).tolist()]
             if len(file_acts) == 1:
                 file_acts = file_acts[0]
+        input_shape = None
+        if "input_shape" in keys:
+            raw_shape = data["input_shape"]
+            if raw_shape.dtype.kind not in "iu" or raw_shape.ndim != 1:
+                raise NetworkError(f"{path}: input_shape must be a 1-D integer array, got {raw_shape.dtype} "
+                                   f"of shape {raw_shape.shape}")
+            input_shape = tuple(int(v) for v in raw_shape)
         file_params = None
         if "activation_params" in keys:
             try:
@@ -120,13 +133,13 @@ def load_npz(path: str | Path, activation: Any = None, params: Any = None) -> Ne
     acts = _with_activation(activation if activation is not None else file_acts,
                             params if params is not None else (None if activation is not None else file_params),
                             hidden)
-    return Network(weights, acts, biases)
+    return Network(weights, acts, biases, input_shape)
 
 
 def save_npz(network: Network, path: str | Path) -> None:
     """Write a network in the documented ``.npz`` layout (activation names and parameters)."""
-    arrays: dict[str, Any] = {}
-    for k, (w, b) in enumerate(zip(network.weights, network.biases)):
+    arrays: dict[str, Any] = {"input_shape": np.array(network.input_shape, dtype=np.int64)}
+    for k, (w, b) in enumerate(zip(network.dense().weights, network.biases)):
         arrays[f"W{k}"] = w
         arrays[f"b{k}"] = b
     arrays["activations"] = np.array([a.name for a in network.activations], dtype=str)
@@ -164,7 +177,7 @@ def load_mat(path: str | Path, activation: Any = "relu", params: Any = None) -> 
 
 
 def load(path: str | Path, activation: Any = None, params: Any = None) -> Network:
-    """Load a network by file extension (``.npz`` or ``.mat``)."""
+    """Load a network by file extension (``.npz``, ``.mat`` or ``.onnx``)."""
     p = Path(path)
     if not p.exists():
         raise NetworkError(f"{path}: no such file")
@@ -173,85 +186,10 @@ def load(path: str | Path, activation: Any = None, params: Any = None) -> Networ
         return load_npz(p, activation, params)
     if suffix == ".mat":
         return load_mat(p, activation if activation is not None else "relu", params)
-    raise NetworkError(f"{path}: unknown network format {suffix!r} (expected .npz or .mat)")
+    if suffix == ".onnx":
+        if activation is not None or params is not None:
+            raise NetworkError(f"{path}: an ONNX model names its own activations (no --activation/--param)")
+        from .onnx_loader import load_onnx
 
-
-# -- PyTorch -------------------------------------------------------------------------------
-
-def _torch_activation(module: Any) -> Any:
-    """Catalog (name, params) of a PyTorch activation module, or None for pass-through modules."""
-    import torch.nn as nn
-
-    simple = {
-        nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.Mish: "mish",
-        nn.ReLU6: "relu6", nn.Hardsigmoid: "hard_sigmoid", nn.Hardswish: "hard_swish", nn.SELU: "selu",
-        nn.LogSigmoid: "log_sigmoid", nn.Softsign: "softsign", nn.Tanhshrink: "tanhshrink",
-    }
-    for cls, name in simple.items():
-        if type(module) is cls:
-            return (name, {})
-    # Exact types only: a subclass may override forward() and compute something else.
-    if type(module) is nn.LeakyReLU:
-        return ("leaky_relu", {"negative_slope": float(module.negative_slope)})
-    if type(module) is nn.ELU:
-        return ("elu", {"alpha": float(module.alpha)})
-    if type(module) is nn.CELU:
-        return ("celu", {"alpha": float(module.alpha)})
-    if type(module) is nn.GELU:
-        if module.approximate == "tanh":
-            return ("gelu:tanh", {})
-        if module.approximate != "none":
-            raise NetworkError(f"nn.GELU(approximate={module.approximate!r}) is not a catalog function")
-        return ("gelu", {})
-    if type(module) is nn.Softplus:
-        return ("softplus", {"beta": float(module.beta)})
-    if type(module) is nn.Hardtanh:
-        return ("hard_tanh", {"min_val": float(module.min_val), "max_val": float(module.max_val)})
-    if type(module) is nn.Softshrink:
-        return ("softshrink", {"lambd": float(module.lambd)})
-    if type(module) is nn.PReLU:
-        w = module.weight.detach().cpu().numpy().reshape(-1)
-        if w.size != 1:
-            raise NetworkError("nn.PReLU with one slope per channel is not supported (use a single slope)")
-        return ("prelu", {"a": float(w[0])})
-    if type(module) in (nn.Identity, nn.Dropout, nn.Flatten):
-        return None
-    raise NetworkError(f"unsupported PyTorch module {type(module).__name__} in nn.Sequential")
-
-
-def from_torch(model: Any) -> Network:
-    """Build a :class:`Network` from a ``torch.nn.Sequential`` of ``Linear`` + activation modules.
-
-    Identity, Dropout (the network is read in evaluation mode) and Flatten are skipped. Two
-    ``Linear`` layers in a row, or an activation that is not between two ``Linear`` layers, raise
-    :class:`NetworkError`.
-    """
-    import torch.nn as nn
-
-    if type(model) is not nn.Sequential:
-        raise NetworkError(f"expected torch.nn.Sequential, got {type(model).__name__}")
-    weights, biases, acts = [], [], []
-    pending: Any = None
-    for module in model:
-        if type(module) is nn.Linear:
-            if weights and pending is None:
-                raise NetworkError("two Linear layers without an activation between them")
-            if pending is not None:
-                acts.append(pending)
-                pending = None
-            weights.append(module.weight.detach().cpu().double().numpy())
-            biases.append(None if module.bias is None else module.bias.detach().cpu().double().numpy())
-            continue
-        act = _torch_activation(module)
-        if act is None:
-            continue
-        if not weights:
-            raise NetworkError(f"activation {type(module).__name__} before the first Linear layer")
-        if pending is not None:
-            raise NetworkError("two activations in a row")
-        pending = act
-    if pending is not None:
-        raise NetworkError("the network ends with an activation; the verifier expects a final Linear layer")
-    if not weights:
-        raise NetworkError("nn.Sequential has no Linear layer")
-    return Network(weights, acts, biases)
+        return load_onnx(p)
+    raise NetworkError(f"{path}: unknown network format {suffix!r} (expected .npz, .mat or .onnx)")

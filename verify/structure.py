@@ -48,13 +48,14 @@ __all__ = ["SlopeQC", "GroupQC", "LipSDP", "METHODS"]
 METHODS = ("neuron", "layer")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SlopeQC:
-    """Slope restriction [alpha, beta] for every neuron of a layer."""
+    """Slope restriction [alpha, beta] for every neuron of a layer: one pair for the layer, or
+    arrays of shape ``(width,)`` (one sector per neuron, e.g. slopes on each neuron's interval)."""
 
     width: int
-    alpha: float
-    beta: float
+    alpha: float | np.ndarray
+    beta: float | np.ndarray
 
     @property
     def p(self) -> float:
@@ -229,13 +230,13 @@ class LipSDP:
             if isinstance(qc, SlopeQC):
                 var = np.arange(sl.start, sl.stop) if self.method == "neuron" else np.full(width, sl.start)
                 terms = []
-                if qc.p != 0.0:
+                if np.any(qc.p != 0.0):
                     terms.append((vcol, vcol, 2.0 * qc.p))
-                if qc.m != 0.0:
+                if np.any(qc.m != 0.0):
                     terms += [(vcol, zcol, -2.0 * qc.m), (zcol, vcol, -2.0 * qc.m)]
                 terms.append((zcol, zcol, 2.0))
                 for p, q, val in terms:
-                    P.append(p), Q.append(q), VAL.append(np.full(width, val)), VAR.append(var)
+                    P.append(p), Q.append(q), VAL.append(np.full(width, val, dtype=np.float64)), VAR.append(var)
             else:
                 g = qc.group_size
                 for i in range(qc.n_groups):

@@ -1,0 +1,242 @@
+"""Benchmark of certified robustness radii (funclib.verify.robustness) on digits CNNs.
+
+Parts:
+
+1. ``certify``: a small CNN trained on scikit-learn's 8x8 digits (pixels in [0, 1], test
+   accuracy >= 95 %), 400 test inputs: certified accuracy at several ε (ℓ2) and wall time for
+   each method (``global``, ``pairwise``), against what a user would otherwise compute: the radius
+   margin / (√2 Π‖W_k‖₂) from the naive product of spectral norms. A PGD ℓ2 attack gives the
+   empirical (upper) side: the fraction of inputs it breaks at ε.
+2. ``local`` (``--local N``): the local method on the first N inputs against ``global`` on the
+   same inputs (each radius costs ``--local-steps`` LipSDP solves).
+3. ``scale``: the certified global LipSDP bound of a CNN with 1280 hidden neurons (unrolled
+   convolutions), wall/CPU time, peak memory, the certified distance to the SDP optimum.
+
+Each case runs in a forked child (its own time and peak memory). Timings are repeated
+(``--repeat``) and the spread is recorded with the CPU model and the load average.
+
+    python benchmarks/robustness.py [--quick] [--repeat 2] [--local N] [--out benchmarks/results/robustness.json]
+    python benchmarks/robustness.py --only-local --local 8 --local-solver SDPA   # add the local case
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+EPS = (0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _child(conn, func, args):
+    try:
+        t0 = time.perf_counter()
+        c0 = resource.getrusage(resource.RUSAGE_SELF)
+        out = func(*args)
+        c1 = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out.update(wall_s=time.perf_counter() - t0,
+                   cpu_s=c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime + kids.ru_utime + kids.ru_stime,
+                   peak_rss_mb=max(c1.ru_maxrss, kids.ru_maxrss) / 1024.0)
+        conn.send(out)
+    except Exception as exc:  # recorded, not fatal
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def run_case(func, *args):
+    ctx = mp.get_context("fork")
+    a, b = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_child, args=(b, func, args))
+    p.start()
+    out = a.recv()
+    p.join()
+    return out
+
+
+def digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X = (d.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    idx = np.random.default_rng(0).permutation(len(X))
+    return X[idx[:1397]], d.target[idx[:1397]], X[idx[1397:]], d.target[idx[1397:]]
+
+
+def small_cnn(epochs: int):
+    """Conv(1->8, 3x3, stride 2) - ReLU - Linear(128 -> 10), trained with Adam (seconds)."""
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    Xtr, ytr, Xte, yte = digits()
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), 5e-3, weight_decay=1e-4)
+    Xt, yt = torch.tensor(Xtr), torch.tensor(ytr)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(yt), generator=gen).split(128):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(Xt[batch]), yt[batch]).backward()
+            opt.step()
+    model = model.double().eval()
+    with torch.no_grad():
+        acc = float((model(torch.tensor(Xte, dtype=torch.float64)).argmax(1).numpy() == yte).mean())
+    return model, Xte.astype(np.float64), yte, acc
+
+
+def pgd_broken(model, X, y, eps, steps=50):
+    """Fraction of inputs whose prediction a PGD l2 attack (margin loss) changes within eps."""
+    import torch
+
+    x0 = torch.tensor(X)
+    labels = torch.tensor(y)
+    gen = torch.Generator().manual_seed(0)
+    delta = torch.randn(x0.shape, dtype=torch.float64, generator=gen)
+    delta = delta / delta.flatten(1).norm(dim=1)[:, None, None, None] * eps * 0.5
+    broken = model(x0).argmax(1) != labels
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        out = model(x0 + delta)
+        true = out.gather(1, labels[:, None])[:, 0]
+        other = out.masked_fill(torch.nn.functional.one_hot(labels, 10).bool(), -math.inf).max(1).values
+        (other - true).sum().backward()
+        with torch.no_grad():
+            g = delta.grad / delta.grad.flatten(1).norm(dim=1).clamp_min(1e-30)[:, None, None, None]
+            delta = delta + 2.5 * eps / steps * g
+            delta = delta * torch.clamp(eps / delta.flatten(1).norm(dim=1).clamp_min(1e-30), max=1.0)[:, None, None, None]
+            broken |= model(x0 + delta).argmax(1) != labels
+    return float(broken.double().mean())
+
+
+def certify_case(method: str, epochs: int):
+    from funclib.verify import from_torch, robustness
+
+    model, X, y, acc = small_cnn(epochs)
+    net = from_torch(model, input_shape=(1, 8, 8))
+    t0 = time.perf_counter()
+    if method == "naive":
+        from funclib.verify.robustness import _margins
+
+        norms = math.prod(float(np.linalg.norm(w.toarray() if hasattr(w, "toarray") else w, 2)) for w in net.weights)
+        pred, _, low = _margins(net, X.reshape(len(X), -1), y)
+        low[np.arange(len(y)), y] = np.inf
+        radii = np.where(pred == y, np.maximum(low.min(1), 0) / (math.sqrt(2) * norms), 0.0)
+        cert = {f"{e:g}": float(np.mean(radii > e)) for e in EPS}
+        return {"method": method, "test_accuracy": acc, "certified_accuracy": cert, "seconds": time.perf_counter() - t0,
+                "lipschitz": norms, "n_inputs": len(y), "median_radius": float(np.median(radii[pred == y]))}
+    res = robustness(model, X, y, method=method)
+    out = {"method": method, "test_accuracy": acc, "seconds": time.perf_counter() - t0, "lipschitz": res.lipschitz,
+           "n_inputs": len(y), "n_solves": len(res.solves),
+           "certified_accuracy": {f"{e:g}": res.certified_accuracy(e) for e in EPS},
+           "median_radius": float(np.median(res.radii[res.predictions == y])),
+           "radii": [float(r) for r in res.radii]}
+    if method == "global":
+        out["pgd_broken"] = {f"{e:g}": pgd_broken(model, X, y, e) for e in EPS}
+        out["lipschitz_width"] = net.dims
+    return out
+
+
+def local_case(n_inputs: int, steps: int, solver: str, epochs: int):
+    """``local`` against ``global`` on the first inputs (each local radius costs ``steps`` solves)."""
+    from funclib.verify import robustness
+
+    model, X, y, acc = small_cnn(epochs)
+    X, y = X[:n_inputs], y[:n_inputs]
+    glob = robustness(model, X, y, method="global")
+    t0 = time.perf_counter()
+    res = robustness(model, X, y, method="local", local_steps=steps, solver=solver)
+    ok = res.predictions == y
+    return {"method": "local", "n_inputs": n_inputs, "steps": steps, "solver": solver,
+            "seconds": time.perf_counter() - t0, "seconds_per_input": (time.perf_counter() - t0) / max(ok.sum(), 1),
+            "certified_accuracy": {f"{e:g}": res.certified_accuracy(e) for e in EPS},
+            "certified_accuracy_global_same_inputs": {f"{e:g}": glob.certified_accuracy(e) for e in EPS},
+            "radius_ratio_local_over_global": [float(a / b) for a, b in zip(res.radii[ok], glob.radii[ok])],
+            "radii": [float(r) for r in res.radii], "radii_global": [float(r) for r in glob.radii]}
+
+
+def scale_case(seed: int):
+    """Certified global bound of a CNN with 1024 + 256 hidden neurons (random He-initialized)."""
+    import torch
+
+    from funclib.verify import from_torch, lipschitz
+
+    torch.manual_seed(seed)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, stride=2, padding=1),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(256, 10)).double().eval()
+    net = from_torch(model, input_shape=(1, 8, 8))
+    nnz = [int(w.nnz) if hasattr(w, "nnz") else int(w.size) for w in net.weights]
+    res = lipschitz(net, lower=False)
+    return {"dims": net.dims, "hidden": net.n_hidden, "weight_nonzeros": nnz, "value": res.value,
+            "certified": res.certified, "solver": res.solver, "status": res.status, "lmi_size": res.lmi_size,
+            "sdp_lower": res.sdp_lower, "closed_form": res.closed_form, "naive": res.naive,
+            "gap_to_optimum": None if not res.sdp_lower else res.value / res.sdp_lower - 1}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer training epochs, no scale case")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "robustness.json"))
+    ap.add_argument("--local", type=int, default=0, metavar="N", help="also run the local method on N inputs")
+    ap.add_argument("--local-steps", type=int, default=3)
+    ap.add_argument("--local-solver", default="auto")
+    ap.add_argument("--only-local", action="store_true", help="run only the local case (merged into --out)")
+    args = ap.parse_args(argv)
+    epochs = 10 if args.quick else 40
+    report = {"machine": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                          "python": sys.version.split()[0], "load_before": os.getloadavg()},
+              "epsilons": EPS, "certify": {}, "scale": None}
+    if args.only_local:
+        report = json.loads(Path(args.out).read_text())
+        report["local"] = run_case(local_case, args.local, args.local_steps, args.local_solver, epochs)
+        report["local"]["load"] = os.getloadavg()
+        print(f"[local] {json.dumps({k: v for k, v in report['local'].items() if 'radii' not in k})}", flush=True)
+        Path(args.out).write_text(json.dumps(report, indent=1, default=float))
+        return 0
+    for method in ("naive", "global", "pairwise"):
+        runs = [run_case(certify_case, method, epochs) for _ in range(args.repeat)]
+        best = runs[0]
+        best["seconds_runs"] = [r.get("seconds") for r in runs]  # the certification alone
+        best["wall_s_runs"] = [r.get("wall_s") for r in runs]  # training included
+        best["cpu_s_runs"] = [r.get("cpu_s") for r in runs]
+        report["certify"][method] = best
+        print(f"[certify] {method}: acc {best.get('test_accuracy')}, certified {best.get('certified_accuracy')}, "
+              f"wall {best['wall_s_runs']}, cpu {best['cpu_s_runs']}, rss {best.get('peak_rss_mb')} MB "
+              f"{best.get('error', '')}", flush=True)
+    g, p, n = (report["certify"][m]["certified_accuracy"]["0.1"] for m in ("global", "pairwise", "naive"))
+    print(f"certified accuracy at eps=0.1: naive {n:.4f}, global {g:.4f}, pairwise {p:.4f}; "
+          f"global/naive {g / n if n else math.inf:.2f}x, pairwise/global {p / g if g else math.inf:.2f}x")
+    if args.local:
+        report["local"] = run_case(local_case, args.local, args.local_steps, args.local_solver, epochs)
+        print(f"[local] {json.dumps({k: v for k, v in report['local'].items() if 'radii' not in k})}", flush=True)
+    if not args.quick:
+        report["scale"] = run_case(scale_case, 0)
+        print(f"[scale] {json.dumps(report['scale'])}", flush=True)
+    report["machine"]["load_after"] = os.getloadavg()
+    Path(args.out).write_text(json.dumps(report, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
