@@ -109,11 +109,11 @@ def test_pgd_at_the_certified_radius_never_flips(act, norm):
     y = np.argmax(net(X), axis=1)
     y[0] = (y[0] + 1) % 3  # one misclassified input: radius 0
     res = crown_radii(net, X, y, norm=norm, eps_max=2.0, steps=8, alpha_steps=5)
-    assert res.radius[0] == 0.0 and not res.correct[0]
-    assert np.all(res.radius[1:] > 0)
-    assert np.all(res.radius <= res.upper)
+    assert res.radii[0] == 0.0 and not res.correct[0]
+    assert np.all(res.radii[1:] > 0)
+    assert np.all(res.radii <= res.upper)
     for i in range(1, 8):
-        assert not _pgd_flips(net, X[i], y[i], 0.999 * res.radius[i], norm, rng)
+        assert not _pgd_flips(net, X[i], y[i], 0.999 * res.radii[i], norm, rng)
     assert res.certified_accuracy(0.0) == pytest.approx(7 / 8)
 
 

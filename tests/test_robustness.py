@@ -306,6 +306,19 @@ def test_pairwise_radii_survive_pgd_and_dominate_global_on_a_cnn():
     assert not np.any(_pgd_flips(model, X, y, 0.999 * pair.radii) & correct)
 
 
+@pytest.mark.parametrize("which", ["mlp-gelu", "cnn-relu"])
+def test_crown_radii_dominate_global_and_survive_pgd(which):
+    model, X, y = _nets(which)
+    X, y = X[:40], y[:40]
+    glob = robustness(model, X, y, method="global")
+    crown = robustness(model, X, y, method="crown", crown_steps=8)
+    assert np.all(crown.radii >= glob.radii)
+    # bound propagation is much tighter than the global Lipschitz radius on these nets
+    assert np.mean(crown.radii) > 1.2 * np.mean(glob.radii)
+    correct = crown.predictions == y
+    assert not np.any(_pgd_flips(model, X, y, 0.999 * crown.radii) & correct)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["mlp-gelu", "cnn-gelu"])
 def test_pairwise_radii_survive_pgd_on_all_classes(which):

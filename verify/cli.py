@@ -129,7 +129,7 @@ def add_commands(add) -> None:
     p.add_argument("--data", required=True, metavar="X.npz", help=".npz with arrays X (inputs) and y (int labels)")
     p.add_argument("--eps", type=float, action="append", metavar="E",
                    help="radius at which to report certified accuracy (repeatable; default 0.1)")
-    p.add_argument("--method", choices=("global", "pairwise"), default="global")
+    p.add_argument("--method", choices=("global", "pairwise", "crown"), default="global")
     p.add_argument("--solver", default="auto", help="as for lipschitz")
     p.add_argument("--time-limit", type=float, help="seconds per solver call")
 

@@ -249,13 +249,13 @@ def crown_margins(network: Network, X, y, eps, *, norm: str = "l2", alpha_steps:
 class CrownRadii:
     """Certified radii from CROWN by bisection on ε.
 
-    ``radius[i]`` is the largest ε tried at which every margin of input i was certified
+    ``radii[i]`` is the largest ε tried at which every margin of input i was certified
     positive (0 where the input is misclassified or nothing was certified); the prediction
     cannot change within it.  ``upper[i]`` is the smallest ε tried at which certification
     failed (``inf`` if none failed).
     """
 
-    radius: np.ndarray
+    radii: np.ndarray
     upper: np.ndarray
     correct: np.ndarray
     norm: str
@@ -263,7 +263,7 @@ class CrownRadii:
 
     def certified_accuracy(self, eps: float) -> float:
         """Fraction of inputs correctly classified with certified radius ≥ ``eps``."""
-        return float(np.mean(self.correct & (self.radius >= eps)))
+        return float(np.mean(self.correct & (self.radii >= eps)))
 
 
 def crown_radii(network: Network, X, y, *, norm: str = "l2", eps_max: float = 1.0, steps: int = 10,
