@@ -54,6 +54,14 @@ check the same quantities: a representative sample in the default run, everythin
   (κ → ∞, where the absolute error is the meaningful figure, reported as "max abs").
   "max/κ" is the largest error divided by max(1, κ); a kernel passes when it is ≤ B.
 
+## User formulas
+
+Kernels of formulas that are not catalog entries (`funclib kernel 'x*tanh(exp(x))'`) get the
+same measurement on a corpus of 60+ formulas, both dtypes, value and derivative, with the
+generator's overflow-safe tails (asymptotic laws, saturation thresholds, stable sums) and the
+oracle's *undecided* points: [accuracy of user formulas](accuracy-user-formulas.md) has the table and the summary
+(crashes, NaN/inf where the function is finite, share within the target).
+
 """
 
 

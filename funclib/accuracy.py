@@ -251,10 +251,13 @@ class AccuracyResult:
     worst_kappa: float
     target: float
     failures: list[dict[str, float]] = field(default_factory=list)
+    #: Inputs where the oracle could not decide the reference (:class:`funclib.oracle.Undecided`);
+    #: they are left out of every statistic above and reported here instead.
+    undecided: list[float] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """Every point within ``target * max(1, kappa)`` ULP."""
+        """Every decided point within ``target * max(1, kappa)`` ULP."""
         return not self.failures
 
     def as_dict(self) -> dict[str, Any]:
@@ -323,7 +326,11 @@ def measure(
     y = np.asarray(kernel(pts), dtype=np.float64)
     x64 = pts.astype(np.float64)
     order = 0 if output == "value" else 1
-    ref = entry.reference(x64, variant=variant, params=params, order=order)
+    undecided: list[float] = []
+    ref = entry.reference(x64, variant=variant, params=params, order=order, undecided=undecided)
+    if undecided:  # measured nowhere: an undecided reference is not a NaN reference
+        keep = ~np.isin(x64, np.array(undecided))
+        pts, x64, y, ref = pts[keep], x64[keep], y[keep], ref[keep]
     err = ulp_error(y, ref, dtype)
     f_sym, fp_sym, x, np_evaluate = _symbolic_pieces(entry, variant, params, output)
     fv = np_evaluate(f_sym, {x: x64})
@@ -357,6 +364,7 @@ def measure(
         worst_kappa=float(kappa[worst]) if len(x64) else math.nan,
         target=budget,
         failures=failures,
+        undecided=undecided,
     )
 
 

@@ -21,7 +21,7 @@ from . import calculus
 # One definition of the kinds, shared with the catalog index (which must not import SymPy).
 from .catalog_index import KINDS, VECTOR_KINDS
 from .formula import make_symbol, to_formula
-from .oracle import reference_value
+from .oracle import Undecided, reference_value
 from .ranges import Interval
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -466,6 +466,7 @@ class Entry:
         params: Mapping[str, float] | None = None,
         order: int = 0,
         dps: int = 40,
+        undecided: list[float] | None = None,
     ) -> np.ndarray:
         """Correctly rounded float64 values of f (order 0) or its derivatives at float64 points.
 
@@ -473,7 +474,9 @@ class Entry:
         ``arb`` ball arithmetic at increasing precision until it rounds to one float64
         (:func:`funclib.oracle.reference_value`; mpmath at ``dps`` digits for the few
         functions the interval engine lacks). NaN maps to NaN; ±inf maps to the limit of the
-        expression (:func:`funclib.properties.limit_at`).
+        expression (:func:`funclib.properties.limit_at`). Where the oracle cannot decide the
+        value it raises :class:`funclib.oracle.Undecided`, unless a list ``undecided`` is given:
+        then such points are NaN in the result and appended to that list.
         """
         if self.kind not in ("elementwise",):
             raise TypeError(f"entry {self.id!r} is {self.kind}; reference() is elementwise")
@@ -500,7 +503,13 @@ class Entry:
                     limits[t] = limit_at(expr, self.symbol, t)
                 flat_out[k] = limits[t]
             else:
-                flat_out[k] = reference_value(expr, self.symbol, t, dps=dps)
+                try:
+                    flat_out[k] = reference_value(expr, self.symbol, t, dps=dps)
+                except Undecided:
+                    if undecided is None:
+                        raise
+                    flat_out[k] = math.nan
+                    undecided.append(t)
         return out
 
     def properties(self, variant: str | None = None, *, recompute: bool = False) -> "Properties":

@@ -3,11 +3,17 @@
 This is the oracle the accuracy tests compare against. It does not use ``lambdify`` (which
 generates and executes source code) and it never overflows: mpmath numbers have an unbounded
 exponent, so the textbook derivative of Mish evaluates fine at x = -1000.
+
+It can fail, though, or run for minutes, where a function gets an argument of astronomic
+magnitude (``cosh(exp(1e300))`` raises ``OverflowError`` inside mpmath, ``gamma(exp(1e10))``
+does not return). ``max_exponent`` makes such calls fail fast with ``OverflowError`` instead
+(the oracle, :mod:`funclib.oracle`, then reports the point as undecided).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 
 import mpmath
 import sympy as sp
@@ -20,6 +26,21 @@ __all__ = ["MpEvalError", "mp_evaluate", "mp_function"]
 
 class MpEvalError(ValueError):
     """The expression contains something the mpmath evaluator cannot handle."""
+
+
+#: Largest binary exponent of a function argument (None: no limit); set by mp_evaluate.
+_MAX_EXPONENT: ContextVar[int | None] = ContextVar("funclib_mpeval_max_exponent", default=None)
+#: Functions that are cheap at any argument (no transcendental evaluation).
+_CHEAP = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.floor, sp.ceiling)
+
+
+def _check_magnitude(func: sp.Basic, args: list) -> None:
+    limit = _MAX_EXPONENT.get()
+    if limit is None or isinstance(func, _CHEAP):
+        return
+    for a in args:
+        if mpmath.isfinite(a) and a != 0 and abs(int(mpmath.mag(a))) > limit:
+            raise OverflowError(f"argument of {func.func.__name__} has a binary exponent beyond {limit}")
 
 
 def _heaviside(arg, h0=mpmath.mpf(0)):
@@ -178,7 +199,9 @@ def _eval(expr: sp.Basic, env: Mapping[sp.Symbol, mpmath.mpf]):
     func = _FUNCS.get(type(expr)) or _FUNCS.get(expr.func) or getattr(type(expr), "_mpmath_", None)
     if func is None:
         raise MpEvalError(f"mpmath evaluator does not support {expr.func.__name__}")
-    value = func(*[_eval(a, env) for a in expr.args])
+    args = [_eval(a, env) for a in expr.args]
+    _check_magnitude(expr, args)
+    value = func(*args)
     if isinstance(value, mpmath.mpc):
         return value.real if value.imag == 0 else mpmath.nan
     return value
@@ -193,15 +216,23 @@ def _number(value) -> mpmath.mpf:
     return mpmath.mpf(value)
 
 
-def mp_evaluate(expr: sp.Expr, env: Mapping[sp.Symbol, object], dps: int = 40):
+def mp_evaluate(
+    expr: sp.Expr, env: Mapping[sp.Symbol, object], dps: int = 40, *, max_exponent: int | None = None
+):
     """Evaluate ``expr`` at the point ``env`` (symbol → number) with ``dps`` decimal digits.
 
     Numbers in ``env`` are converted exactly (a float64 input is its exact binary value).
-    Returns an ``mpmath.mpf`` (NaN outside the real domain).
+    Returns an ``mpmath.mpf`` (NaN outside the real domain). With ``max_exponent``, a function
+    argument whose binary exponent exceeds ``max_exponent`` in magnitude raises ``OverflowError``
+    (Abs, sign, Heaviside, Max, Min, floor and ceiling excepted).
     """
-    with mpmath.workdps(dps):
-        point = {s: _number(v) for s, v in env.items()}
-        return _eval(expr, point)
+    token = _MAX_EXPONENT.set(max_exponent)
+    try:
+        with mpmath.workdps(dps):
+            point = {s: _number(v) for s, v in env.items()}
+            return _eval(expr, point)
+    finally:
+        _MAX_EXPONENT.reset(token)
 
 
 def mp_function(expr: sp.Expr, symbol: sp.Symbol, dps: int = 40) -> Callable[[object], object]:

@@ -36,29 +36,14 @@ def add_commands(add) -> None:
 def _entry_for(target: str, params: dict[str, float]):
     """A catalog entry, or an ad-hoc entry for a formula (so the reference oracle applies)."""
     from .. import registry
-    from ..entry import Entry, Param
-    from ..formula import parse_formula
-    from ..ranges import Interval
+    from .formulas import formula_entry
 
     try:
         return registry.get(target), True
     except registry.UnknownEntryError:
         if not any(c in target for c in "()*+-/") and target.isidentifier() and target != "x":
             raise
-    expr = parse_formula(target, ("x",), list(params), field="command line")
-    entry = Entry(
-        id="formula",
-        name=target,
-        kind="elementwise",
-        family="user",
-        summary="formula from the command line",
-        formula=target,
-        expr=expr,
-        references=(),
-        source="command line",
-        params={n: Param(n, v, Interval.real_line()) for n, v in params.items()},
-    )
-    return entry, False
+    return formula_entry(target, params), False
 
 
 def _time(func, repeat: int = 5) -> float:
@@ -83,6 +68,7 @@ def _summary(results) -> list[dict[str, Any]]:
             "worst_x": r.worst_x,
             "target_ulp": r.target,
             "passed": r.passed,
+            "undecided": r.undecided,
         }
         for r in results
     ]
@@ -181,6 +167,10 @@ def cmd_kernel(args: argparse.Namespace) -> int:
         status = "ok" if r.passed else "FAIL"
         print(f"  {r.output:<11}{r.max_ulp:>9.2f}{r.p99_ulp:>8.2f}{r.max_scaled:>8.2f}{r.max_abs:>11.2e}"
               f"   {r.worst_x:<9.4g} ≤{r.target:g}·max(1,κ) {status}")
+    for r in results:
+        if r.undecided:
+            shown = ", ".join(f"{t:.6g}" for t in r.undecided[:5]) + (" ..." if len(r.undecided) > 5 else "")
+            print(f"  {r.output}: reference undecided at x = {shown} ({len(r.undecided)} points left out)")
     if bench:
         print(f"\n  throughput on {bench['elements']} elements (value + derivative):")
         print(f"    funclib kernel   {bench['melem_per_s']:9.1f} Melem/s  {bench['gbytes_per_s']:6.2f} GB/s "

@@ -37,13 +37,14 @@ from .. import calculus
 from ..formula import make_symbol, to_formula
 from ..mittag_leffler import eliminate, mittag_leffler
 from ..mpeval import mp_evaluate
+from .asymptotes import asymptote_threshold, fit_asymptote
 from .limits import Limit, limit_at_infinity, saturation_threshold
 from .printer import KernelError, Printer, rewrite_for_kernel, simplify_rational
 
 __all__ = ["KernelSpec", "FORMAT_VERSION", "OUTPUT_NAMES", "generate_source", "symbolic_outputs"]
 
 #: Bump when the generated code changes meaning (part of every cache key).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 5
 OUTPUT_NAMES = ("value", "derivative", "grad_params")
 #: Elements per prange block (elementwise loops).
 BLOCK = 8192
@@ -239,10 +240,23 @@ def _body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> list[str]
     guard = " & ".join(f"(p_{n} == {printer.const(float(d))})" for n, d in zip(spec.params, spec.defaults) if d is not None)
     x = make_symbol(spec.variable)
     env = {make_symbol(n): d for n, d in zip(spec.params, spec.defaults) if d is not None}
-    thresholds = []
+    thresholds: list = []
+    asymptotes: list = []
     for k, (pos, neg) in enumerate(sym.limits):
         e = sym.exprs[k]
         for lim, direction in ((pos, 1), (neg, -1)):
+            if lim is None or not lim.value.is_finite or lim.value == 0:
+                law = _asymptotic_branch(e, x, direction, spec.dtype)
+                if law is not None:
+                    expr, t = law
+                    text = printer.expr(expr)
+                    lines += printer.lines
+                    printer.lines = []
+                    far = f"xi {'>' if direction > 0 else '<'} {printer.const(direction * t)}"
+                    lines.append(f"o{k} = {text} if {far} else o{k}")
+                    asymptotes.append([sym.names[k], direction, t, to_formula(expr)])
+                    if lim is not None and lim.value == 0:
+                        continue  # the law gives the limit 0 at infinity too
             if lim is None:
                 continue
             sign = "" if direction > 0 else "-"
@@ -267,8 +281,29 @@ def _body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> list[str]
             cond = test if not (lim.guarded and guard) else f"({test}) & {guard}"
             lines.append(f"o{k} = {value} if {cond} else o{k}")
         lines.append(f"o{k} = xi if xi != xi else o{k}")
+    printer.asymptotes = asymptotes
     printer.thresholds = thresholds
     return lines
+
+
+def _asymptotic_branch(e: sp.Expr, x: sp.Symbol, direction: int, dtype: str) -> tuple[sp.Expr, float] | None:
+    """``(law, T)``: the law :mod:`funclib.kernels.asymptotes` fits to the parameter-free
+    output ``e`` as ``x -> direction*inf`` and the threshold beyond which it replaces ``e``."""
+    if e.free_symbols - {x}:
+        return None
+    law = _fitted_law(e, x, direction)
+    if law is None:
+        return None
+    t = asymptote_threshold(e, x, law, dtype)
+    return None if t is None else (law.expr(x), t)
+
+
+@lru_cache(maxsize=256)
+def _fitted_law(e: sp.Expr, x: sp.Symbol, direction: int):
+    try:
+        return fit_asymptote(e, x, direction)
+    except Exception:  # noqa: BLE001 - no law found is no branch, never a failed kernel
+        return None
 
 
 def docstring_lines(spec: KernelSpec, sym: SymbolicOutputs, what: str, detail: str) -> list[str]:
@@ -310,6 +345,7 @@ def metadata_lines(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> 
         f"LIMITS = {[[_describe(a), _describe(b)] for a, b in sym.limits]!r}",
         f"CONVENTIONS = {sym.conventions_applied!r}",
         f"SATURATION = {printer.thresholds!r}  # [output, direction, |x| beyond which the limit is returned, needs default params]",
+        f"ASYMPTOTES = {printer.asymptotes!r}  # [output, direction, |x| beyond which the law is returned, law]",
     ]
 
 

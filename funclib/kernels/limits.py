@@ -29,7 +29,7 @@ from ..timelimit import TimeLimitExceeded, time_limit
 from ..special import erfc as stable_erfc
 from ..special import sigmoid, softplus
 
-__all__ = ["Limit", "limit_at_infinity"]
+__all__ = ["Limit", "limit_at_infinity", "saturation_threshold", "walk_threshold", "refine_threshold"]
 
 SYMBOLIC_SECONDS = 2.0
 #: Outputs with more parameters than this skip sympy.limit (PAU's ten coefficients would make
@@ -182,9 +182,11 @@ def saturation_threshold(
     dtype: str,
     env: Mapping[sp.Symbol, float] | None = None,
 ) -> float | None:
-    """The smallest power of two ``T`` such that ``expr`` at ``direction * t`` rounds to
-    ``limit`` in ``dtype`` at every sampled ``t >= T`` (``t = 2^k`` over a coarse set of k
-    from the largest binade down, then every k between the last hit and the first miss).
+    """The smallest ``T`` such that ``expr`` at ``direction * t`` rounds to ``limit`` in
+    ``dtype`` at every sampled ``t >= T`` (``t = 2^k`` over a coarse set of k from the largest
+    binade down, then every k between the last hit and the first miss; then bisection inside
+    the last binade, :func:`refine_threshold`: sech(x) is 0 in float64 from x = 745.2 on, not
+    only from 1024).
 
     Beyond ``T`` the kernel returns the limit itself: the operation-by-operation evaluation of
     a formula can overflow there (``x**2 * exp(-x**2/2)`` is ``inf * 0`` at x = 1e200) although
@@ -199,8 +201,8 @@ def saturation_threshold(
     top = int(np.finfo(dtype).maxexp) - 1
     env = dict(env or {})
 
-    def saturated(k: int) -> bool | None:
-        v = _value_at(expr, x, math.ldexp(direction, k), env)  # correctly rounded float64
+    def saturated(t: float) -> bool | None:
+        v = _value_at(expr, x, direction * float(np.dtype(dtype).type(t)), env)  # correctly rounded float64
         if v is None:
             return None  # not evaluable there: no vote
         if math.isnan(v) or math.isinf(v):
@@ -208,14 +210,23 @@ def saturation_threshold(
         with np.errstate(over="ignore", under="ignore"):
             return bool(np.dtype(dtype).type(v) == target)
 
-    # walk inwards over a coarse set of binades to the first miss, then binade by binade back
-    # out from there: activation functions converge monotonically in their tails
+    k0 = walk_threshold(lambda k: saturated(math.ldexp(1.0, k)), top)
+    if k0 is None:
+        return None
+    return refine_threshold(lambda t: saturated(t) is True, k0)
+
+
+def walk_threshold(ok, top: int) -> int | None:
+    """The smallest binade exponent ``k0`` with ``ok(k)`` true from ``k0`` up to ``top``, walking
+    inwards over a coarse set of binades to the first miss and then binade by binade back out
+    (functions converge monotonically in their tails); None if fewer than 4 coarse binades pass.
+    ``ok(k)`` returns True, False or None (no vote)."""
     coarse = sorted({top, *range(100, top, 100), 96, 80, 64, 48, 40, 32, 24, 20, 16, 12, 10, 8, 6, 4, 3, 2, 1},
                     reverse=True)
     coarse = [k for k in coarse if k <= top]
     checked, k0, miss = 0, None, None
     for k in coarse:
-        verdict = saturated(k)
+        verdict = ok(k)
         if verdict is None:
             continue
         if not verdict:
@@ -227,7 +238,24 @@ def saturation_threshold(
         return None
     if miss is not None:
         for k in range(k0 - 1, miss, -1):
-            if saturated(k) is False:
+            if ok(k) is False:
                 break
             k0 = k
-    return float(2.0**k0)
+    return k0
+
+
+def refine_threshold(ok_at, k0: int, steps: int = 12) -> float:
+    """Bisect inside the binade below ``2^k0`` for the smallest ``t`` with ``ok_at(t)`` (assumed
+    monotone there), then check 4 points between it and ``2^k0``; ``2^k0`` if any fails."""
+    lo, hi = 2.0 ** (k0 - 1), 2.0**k0
+    if ok_at(lo):
+        return lo  # the binade below had no vote: keep to what was checked
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if ok_at(mid):
+            hi = mid
+        else:
+            lo = mid
+    if all(ok_at(hi + (2.0**k0 - hi) * s) for s in (0.1, 0.35, 0.6, 0.85)):
+        return hi
+    return 2.0**k0

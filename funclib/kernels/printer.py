@@ -22,6 +22,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 from ..formula import as_sympy
 from ..special import erfc as stable_erfc
 from ..special import sigmoid, softplus
+from .stable_forms import stable_sum
 
 __all__ = [
     "KernelError", "Printer", "round_to_dtype", "rewrite_for_kernel", "simplify_rational", "ErfcScaled", "ExpSq",
@@ -237,12 +238,22 @@ class Printer:
 
     def _mul(self, e: sp.Mul) -> str:
         coeff = sp.Mul(*[a for a in e.args if a.is_number])
-        num, den = [], []
+        num, den, recips = [], [], []
+        powered = False
         for a in e.args:
             if a.is_number:
                 continue
             if isinstance(a, sp.Pow) and a.exp.is_number and a.exp.is_negative and not _is_sech_power(a):
-                den.append(self.expr(sp.Pow(a.base, -a.exp)))
+                n = -a.exp
+                if n.is_Integer and 1 < n <= _MAX_INLINE_POWER:
+                    b = self.hoist(a.base)
+                    den.append(_repeat(b, int(n), self))
+                    recips.append(_repeat(f"({self.const(1)} / {b})", int(n), self))
+                    powered = True
+                else:
+                    d = self.expr(sp.Pow(a.base, n))
+                    den.append(d)
+                    recips.append(f"({self.const(1)} / {d})")
             else:
                 num.append(self.expr(a))
         sign = ""
@@ -251,9 +262,24 @@ class Printer:
         if coeff != 1:
             num.insert(0, self.const(coeff))
         text = " * ".join(num) if num else self.const(1)
+        if den and powered:
+            # c/u**n with u**n overflowing (u > 1.3e154 in float64 for n = 2) although the
+            # quotient is finite: multiply by (1/u)**n there instead (one rounding more)
+            prod = self._temp("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
+            safe = f"{text} * " + " * ".join(recips)
+            return f"({sign}(({text} / {prod}) if abs({prod}) < {self.const(float('inf'))} else ({safe})))"
         if den:
             text = f"{text} / " + ("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
         return f"({sign}{text})"
+
+    def _temp(self, text: str) -> str:
+        """Assign printed ``text`` to a fresh temporary (a statement before the current one)."""
+        if text.isidentifier():
+            return text
+        name = f"h{self._hoisted}"
+        self._hoisted += 1
+        self.lines.append(f"{name} = {text}")
+        return name
 
     def _pow(self, e: sp.Pow) -> str:
         base, ex = e.base, e.exp
@@ -365,8 +391,9 @@ def _split_product(arg: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
 
 def rewrite_for_kernel(expr: sp.Expr) -> sp.Expr:
     """Mark the patterns the math library evaluates double-length: ``erfc(c*u)`` and
-    ``exp(c*u**2)`` (exact GELU and its derivative). Done before CSE so that the product is
-    not split off into a rounded temporary."""
+    ``exp(c*u**2)`` (exact GELU and its derivative), and rewrite cancelling sums
+    (:mod:`funclib.kernels.stable_forms`, then the conjugate and arctan forms below). Done
+    before CSE so that the product is not split off into a rounded temporary."""
 
     # the constant travels as a 50-digit Float: an atom, so CSE cannot split it off
     def erfc_rule(e):
@@ -382,6 +409,7 @@ def rewrite_for_kernel(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(lambda e: isinstance(e, (sp.erfc, stable_erfc)), erfc_rule)
     expr = expr.replace(lambda e: isinstance(e, sp.exp), exp_rule)
     expr = expr.replace(_is_log_of_neg_expm1, _log1mexp)
+    expr = expr.replace(lambda e: isinstance(e, sp.Add), stable_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), _conjugate_sqrt_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), _atan_half_sum)
     return expr.replace(_is_sqrt_of_square_plus, _sqrt_without_overflow)
@@ -426,7 +454,8 @@ def _conjugate_sqrt_sum(e: sp.Add) -> sp.Expr:
     num, den = sp.fraction(sp.together(e))
     if isinstance(num, sp.Add):
         rewritten = _conjugate_form(num)
-        if rewritten is not None:  # keep the sum as written where it does not cancel
+        # a Piecewise that SymPy collapsed (its keep condition always holds) needs no conjugate
+        if isinstance(rewritten, sp.Piecewise) and len(rewritten.args) == 2:  # keep the sum where it does not cancel
             (_, keep), (conjugate, _) = rewritten.args
             return sp.Piecewise((e, keep), (conjugate / den, True))
     return e
