@@ -45,6 +45,8 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from .special import mp_sigmoid, mp_softplus
+
 __all__ = [
     "AccuracyResult",
     "KNOWN_INACCURATE",
@@ -390,14 +392,6 @@ def measure_entry(
 
 # -- references for funclib.kernels.vecmath ------------------------------------------------
 
-def _mp_sigmoid(x):
-    return 1 / (1 + mpmath.exp(-x))
-
-
-def _mp_softplus(x):
-    return max(x, 0) + mpmath.log1p(mpmath.exp(-abs(x)))
-
-
 def _mp_erfc(x):
     if x > 1e6:
         return mpmath.mpf(0)  # far below every subnormal (mpmath's own series check overflows)
@@ -419,8 +413,8 @@ VECMATH_REFERENCES = {
     "tanh": (mpmath.tanh, (1.0, -1.0)),
     "erf": (_mp_erf, (1.0, -1.0)),
     "erfc": (_mp_erfc, (0.0, 2.0)),
-    "sigmoid": (_mp_sigmoid, (1.0, 0.0)),
-    "softplus": (_mp_softplus, (math.inf, 0.0)),
+    "sigmoid": (mp_sigmoid, (1.0, 0.0)),
+    "softplus": (mp_softplus, (math.inf, 0.0)),
     "cosh": (mpmath.cosh, (math.inf, math.inf)),
     "sinh": (mpmath.sinh, (math.inf, -math.inf)),
     "sech2": (lambda x: mpmath.sech(x) ** 2, (0.0, 0.0)),

@@ -41,7 +41,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _parse_params(items: Sequence[str]) -> dict[str, float]:
+def parse_params(items: Sequence[str]) -> dict[str, float]:
     params = {}
     for item in items or ():
         name, sep, value = item.partition("=")
@@ -179,7 +179,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     entry = registry.get(args.name)
     if args.params:
-        entry = entry.with_params(**_parse_params(args.params))
+        entry = entry.with_params(**parse_params(args.params))
     if args.json:
         print(json.dumps(_entry_json(entry), indent=1))
     else:
@@ -220,7 +220,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from . import calculus, registry
     from .formula import make_symbol, parse_formula, to_formula
 
-    params = _parse_params(args.params)
+    params = parse_params(args.params)
     try:
         entry = registry.get(args.target)
     except registry.UnknownEntryError:
@@ -387,17 +387,17 @@ def _report(exc: Exception, *, as_json: bool = False) -> int:
     from .kernels.cache import CacheDirError
 
     if isinstance(exc, CatalogError):  # a broken catalog, not bad input: before ValueError
-        return _fail(EXIT_ERROR, "catalog error", str(exc), as_json)
+        return fail(EXIT_ERROR, "catalog error", str(exc), as_json)
     if isinstance(exc, CacheDirError):  # the environment, not the command line
-        return _fail(EXIT_ERROR, "cache error", str(exc), as_json)
+        return fail(EXIT_ERROR, "cache error", str(exc), as_json)
     if isinstance(exc, (UsageError, UnknownEntryError, FormulaError, ParameterError, KeyError, ValueError, TypeError)):
         text = exc.args[0] if type(exc) is KeyError and exc.args and isinstance(exc.args[0], str) else str(exc)
         message = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        return _fail(EXIT_USAGE, "error", message, as_json)
+        return fail(EXIT_USAGE, "error", message, as_json)
     raise exc
 
 
-def _fail(code: int, kind: str, message: str, as_json: bool) -> int:
+def fail(code: int, kind: str, message: str, as_json: bool) -> int:
     """Report an error: one line on stderr, and under ``--json`` also a JSON object on stdout
     (``{"error": {"kind", "message", "exit_code"}}``) so that scripts parse every outcome."""
     print(f"funclib: {kind}: {message}", file=sys.stderr)

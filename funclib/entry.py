@@ -11,7 +11,6 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +19,7 @@ import sympy as sp
 from . import calculus
 # One definition of the kinds, shared with the catalog index (which must not import SymPy).
 from .catalog_index import KINDS, VECTOR_KINDS
-from .formula import make_symbol, to_formula
+from .formula import exact_decimal, make_symbol, to_formula
 from .oracle import Undecided, reference_value
 from .ranges import Interval
 
@@ -211,12 +210,6 @@ class Reference:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-def _exact(value: float) -> sp.Rational:
-    """A float parameter value as the exact decimal a person wrote (0.01 -> 1/100)."""
-    frac = Fraction(repr(float(value)))
-    return sp.Rational(frac.numerator, frac.denominator)
-
-
 @dataclass(frozen=True)
 class Entry:
     """One catalog function. Build entries with :func:`funclib.registry.load_catalog`.
@@ -379,7 +372,7 @@ class Entry:
         """Parameter symbols mapped to their exact (decimal) values: the substitution used
         everywhere a formula is evaluated."""
         values = self.param_values(params, variant)
-        return {make_symbol(k): _exact(v) for k, v in values.items()}
+        return {make_symbol(k): exact_decimal(v) for k, v in values.items()}
 
     def derivative(
         self,

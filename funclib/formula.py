@@ -30,6 +30,13 @@ from sympy.printing.str import StrPrinter
 
 from .special import SPECIAL_FUNCTIONS
 
+
+def exact_decimal(value: float) -> sp.Rational:
+    """A float as the exact decimal a person wrote (``0.01`` -> ``1/100``): the shortest repr of
+    the float, read exactly, so proofs and printers see the constant that was typed."""
+    frac = Fraction(repr(float(value)))
+    return sp.Rational(frac.numerator, frac.denominator)
+
 __all__ = [
     "FormulaError",
     "parse_formula",

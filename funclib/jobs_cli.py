@@ -31,9 +31,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
     try:
         report = jobs.prove(ids, write=args.write, scheduler=args.scheduler, workers=args.workers, progress=progress)
     except jobs.JobError as exc:
-        from .cli import EXIT_ERROR, _fail
+        from .cli import EXIT_ERROR, fail
 
-        return _fail(EXIT_ERROR, "job error", str(exc), args.json)
+        return fail(EXIT_ERROR, "job error", str(exc), args.json)
     if args.json:
         print(json.dumps({"proved": sorted(report.results), "failures": report.failures,
                           "seconds": report.seconds, "workers": report.workers, "written": bool(args.write)}, indent=1))
@@ -62,9 +62,9 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
                                    scheduler=args.scheduler, workers=args.workers, progress=progress)
             rows = sorted(report.results.values(), key=lambda r: (r["entry"], str(r["variant"]), r["dtype"], r["output"]))
     except jobs.JobError as exc:
-        from .cli import EXIT_ERROR, _fail
+        from .cli import EXIT_ERROR, fail
 
-        return _fail(EXIT_ERROR, "job error", str(exc), args.json)
+        return fail(EXIT_ERROR, "job error", str(exc), args.json)
     if args.json:
         print(json.dumps({"results": rows, "failures": report.failures, "seconds": report.seconds,
                           "workers": report.workers}, indent=1))

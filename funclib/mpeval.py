@@ -19,7 +19,7 @@ import mpmath
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-from .special import _mp_sigmoid, _mp_softplus, erfc, sigmoid, softplus
+from .special import mp_sigmoid, mp_softplus, erfc, sigmoid, softplus
 
 __all__ = ["MpEvalError", "mp_evaluate", "mp_function"]
 
@@ -107,25 +107,25 @@ _FUNCS: dict[type, Callable] = {
     sp.LambertW: lambda z, k=0: mpmath.lambertw(z, int(k)).real,
     log1p: mpmath.log1p,
     expm1: mpmath.expm1,
-    sigmoid: _nan_guard(_mp_sigmoid),
-    softplus: _nan_guard(_mp_softplus),
+    sigmoid: _nan_guard(mp_sigmoid),
+    softplus: _nan_guard(mp_softplus),
 }
 
 
-def _truth(cond: sp.Basic, env: Mapping[sp.Symbol, mpmath.mpf]) -> bool | None:
+def condition_truth(cond: sp.Basic, env: Mapping[sp.Symbol, mpmath.mpf]) -> bool | None:
     """Truth of a Piecewise condition; ``None`` when an operand is NaN."""
     if cond is sp.true:
         return True
     if cond is sp.false:
         return False
     if isinstance(cond, sp.And):
-        parts = [_truth(c, env) for c in cond.args]
+        parts = [condition_truth(c, env) for c in cond.args]
         return None if None in parts else all(parts)
     if isinstance(cond, sp.Or):
-        parts = [_truth(c, env) for c in cond.args]
+        parts = [condition_truth(c, env) for c in cond.args]
         return None if None in parts else any(parts)
     if isinstance(cond, sp.Not):
-        inner = _truth(cond.args[0], env)
+        inner = condition_truth(cond.args[0], env)
         return None if inner is None else not inner
     if isinstance(cond, sp.core.relational.Relational):
         lhs = _eval(cond.lhs, env)
@@ -189,7 +189,7 @@ def _eval(expr: sp.Basic, env: Mapping[sp.Symbol, mpmath.mpf]):
         )
     if isinstance(expr, sp.Piecewise):
         for value, cond in expr.args:
-            truth = _truth(cond, env)
+            truth = condition_truth(cond, env)
             if truth is None:
                 return mpmath.nan
             if truth:

@@ -54,7 +54,7 @@ class Undecided(ArithmeticError):
         self.reason = reason
 
 
-def _nearest_float(a) -> float:
+def nearest_float(a) -> float:
     """Round an exact arb endpoint to the nearest float64 (through an exact mpmath value)."""
     if not a.is_finite():
         return math.inf if a > 0 else -math.inf
@@ -107,7 +107,7 @@ def _by_balls(expr: sp.Expr, x: sp.Symbol, t: float) -> float | None:
             raise
         except interval.IntervalError:
             return None  # unsupported function
-        lo, hi = _nearest_float(ball.lo), _nearest_float(ball.hi)
+        lo, hi = nearest_float(ball.lo), nearest_float(ball.hi)
         if lo == hi:
             return lo
     return None

@@ -61,14 +61,14 @@ def _json_value(v: float) -> float | str:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw ``args.target`` and write ``args.output``; print the file and what it shows."""
-    from .cli import UsageError, _parse_params
+    from .cli import UsageError, parse_params
 
     out = Path(args.output)
     if out.suffix.lower() not in FORMATS:
         raise UsageError(f"-o {args.output}: the file name must end in .png, .svg or .pdf")
     if not out.parent.exists():
         raise UsageError(f"-o {args.output}: folder {str(out.parent)!r} does not exist")
-    params = _parse_params(args.params)
+    params = parse_params(args.params)
     plotting = _require_matplotlib()
     x_range = _x_range(args.x_range)
     if args.vs:

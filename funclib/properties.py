@@ -173,7 +173,7 @@ def far_branches(expr: sp.Expr, x: sp.Symbol, direction: float, env=None) -> sp.
     ``env``; catalog conditions are comparisons with constants, so the branch chosen there
     holds on a whole neighbourhood of ±∞. (Also used by :mod:`funclib.kernels.limits`.)
     """
-    from .mpeval import _truth
+    from .mpeval import condition_truth
 
     far = {s: mpmath.mpf(v) for s, v in (env or {}).items()}
     far[x] = mpmath.mpf(10) ** 300 * (1 if direction > 0 else -1)
@@ -182,7 +182,7 @@ def far_branches(expr: sp.Expr, x: sp.Symbol, direction: float, env=None) -> sp.
     def pick(pw: sp.Piecewise) -> sp.Expr:
         with mpmath.workdps(60):
             for value, cond in pw.args:
-                if _truth(cond, far):
+                if condition_truth(cond, far):
                     return value
         return sp.nan
 

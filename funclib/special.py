@@ -18,10 +18,10 @@ from sympy.codegen.cfunctions import expm1, log1p
 # (funclib.mittag_leffler imports this module only inside a function, for erfc: no cycle.)
 from .mittag_leffler import mittag_leffler
 
-__all__ = ["sigmoid", "softplus", "erfc", "log1p", "expm1", "SPECIAL_FUNCTIONS"]
+__all__ = ["sigmoid", "softplus", "erfc", "log1p", "expm1", "mp_sigmoid", "mp_softplus", "SPECIAL_FUNCTIONS"]
 
 
-def _mp_sigmoid(x: mpmath.mpf) -> mpmath.mpf:
+def mp_sigmoid(x: mpmath.mpf) -> mpmath.mpf:
     # Branch on the sign so that exp never overflows.
     if x >= 0:
         return 1 / (1 + mpmath.exp(-x))
@@ -29,7 +29,7 @@ def _mp_sigmoid(x: mpmath.mpf) -> mpmath.mpf:
     return e / (1 + e)
 
 
-def _mp_softplus(x: mpmath.mpf) -> mpmath.mpf:
+def mp_softplus(x: mpmath.mpf) -> mpmath.mpf:
     # max(x, 0) + log1p(exp(-|x|)) is exact in any precision and never overflows.
     return max(x, 0) + mpmath.log1p(mpmath.exp(-abs(x)))
 
@@ -83,7 +83,7 @@ class sigmoid(_PositiveRealFunction):
     def _eval_rewrite_as_tanh(self, arg, **kwargs):
         return (1 + sp.tanh(arg / 2)) / 2
 
-    _mpmath_ = staticmethod(_mp_sigmoid)
+    _mpmath_ = staticmethod(mp_sigmoid)
 
     def _latex(self, printer, exp=None):
         # SymPy passes exp= when the function is raised to a power: sigma(x)^{3/2}
@@ -116,7 +116,7 @@ class softplus(_PositiveRealFunction):
 
     _eval_rewrite_as_exp = _eval_rewrite_as_log
 
-    _mpmath_ = staticmethod(_mp_softplus)
+    _mpmath_ = staticmethod(mp_softplus)
 
     def _latex(self, printer, exp=None):
         tex = r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])

@@ -30,13 +30,13 @@ def _progress_printer(stream):
 
 
 def cmd_lipschitz(args: argparse.Namespace) -> int:
-    from funclib.cli import _parse_params
+    from funclib.cli import parse_params
 
     from .api import lipschitz
     from .certify import VerificationError
     from .loaders import load
 
-    params = _parse_params(args.params) if args.params else None
+    params = parse_params(args.params) if args.params else None
     net = load(args.net_file, args.activation, params)
     progress = None if args.quiet else _progress_printer(sys.stderr)
     if progress is not None:

@@ -112,13 +112,13 @@ def _bench(entry, kernel, args, params) -> dict[str, float]:
 
 def cmd_kernel(args: argparse.Namespace) -> int:
     """Compile, report accuracy (and speed with ``--bench``)."""
-    from ..cli import UsageError, _parse_params
+    from ..cli import UsageError, parse_params
 
     if args.device == "cuda":
         return _cmd_kernel_cuda(args)
     if args.size < 1 or args.points < 4:
         raise UsageError("--size must be >= 1 and --points >= 4")
-    params = _parse_params(args.params)
+    params = parse_params(args.params)
     entry, from_catalog = _entry_for(args.target, params)
     if entry.kind != "elementwise":
         raise UsageError(f"entry {entry.id!r} is {entry.kind}; `funclib kernel` builds elementwise kernels")
@@ -187,7 +187,8 @@ def _cmd_kernel_cuda(args: argparse.Namespace) -> int:
     """``funclib kernel NAME --target cuda``: build the CUDA kernel, compare it with the CPU kernel."""
     import numpy as np
 
-    from ..cli import UsageError, _parse_params
+    from ..accuracy import ulp_error
+    from ..cli import UsageError, parse_params
 
     try:
         from .cuda_kernel import cuda_status
@@ -198,7 +199,7 @@ def _cmd_kernel_cuda(args: argparse.Namespace) -> int:
         raise UsageError(f"{where}. The CUDA target needs an NVIDIA GPU with its driver and numba-cuda "
                          f"(pip install funclib[cuda]); to test without a GPU, run with "
                          f"NUMBA_ENABLE_CUDASIM=1 (the CUDA simulator).")
-    params = _parse_params(args.params)
+    params = parse_params(args.params)
     entry, from_catalog = _entry_for(args.target, params)
     if entry.kind != "elementwise":
         raise UsageError(f"entry {entry.id!r} is {entry.kind}; `funclib kernel` builds elementwise kernels")
@@ -211,7 +212,8 @@ def _cmd_kernel_cuda(args: argparse.Namespace) -> int:
     want = cpu(x)
     ulps = []
     for g, w in zip(got, want):
-        ulps.append(_ulp_distance(np.asarray(g), np.asarray(w)))
+        w = np.asarray(w)
+        ulps.append(float(np.max(ulp_error(np.asarray(g), w, str(w.dtype)), initial=0.0)))
     data = {"name": entry.id if from_catalog else args.target, "dtype": args.dtype, "target": "cuda",
             "device": where, "module": kernel.path, "first_call_s": t_first,
             "max_ulp_vs_cpu": dict(zip(kernel.outputs, ulps)), "points": int(x.size)}
@@ -236,20 +238,6 @@ def _cmd_kernel_cuda(args: argparse.Namespace) -> int:
         print()
         print(kernel.source)
     return 0
-
-
-def _ulp_distance(a, b) -> float:
-    """Largest distance in ULPs (of ``b``'s magnitude) where ``a`` and ``b`` differ (NaN = NaN)."""
-    import numpy as np
-
-    same = (a == b) | (np.isnan(a) & np.isnan(b))
-    if same.all():
-        return 0.0
-    if (np.isnan(a) != np.isnan(b)).any() or (np.isinf(a) != np.isinf(b)).any():
-        return math.inf
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    spacing = np.spacing(np.abs(b).astype(b.dtype)).astype(np.float64)
-    return float(np.max(np.where(same, 0.0, np.abs(a64 - b64) / spacing)))
 
 
 def _bench_cuda(kernel, args) -> dict[str, float]:

@@ -34,7 +34,7 @@ import numpy as np
 import sympy as sp
 
 from .. import calculus
-from ..formula import make_symbol, to_formula
+from ..formula import exact_decimal, make_symbol, to_formula
 from ..mittag_leffler import eliminate, mittag_leffler
 from ..mpeval import mp_evaluate
 from .asymptotes import asymptote_threshold, fit_asymptote
@@ -110,13 +110,6 @@ class KernelSpec:
         return tuple(o for o in self.outputs if o != "grad_params")
 
 
-def _exact(v: float) -> sp.Expr:
-    from fractions import Fraction
-
-    f = Fraction(repr(float(v)))
-    return sp.Rational(f.numerator, f.denominator)
-
-
 @dataclass
 class SymbolicOutputs:
     names: list[str]  # "value", "derivative", "d/d<param>" ...
@@ -146,7 +139,7 @@ def _symbolic(spec: KernelSpec) -> SymbolicOutputs:
             raise KernelError("the Mittag-Leffler function has a kernel only at its closed-form parameters "
                               "(E_{1,1}, E_{2,1}, E_{2,2}, E_{1/2,1}, E_{0,b} and integer shifts of them)")
         expr = closed
-    baked = {make_symbol(n): _exact(v) for n, v in spec.baked}
+    baked = {make_symbol(n): exact_decimal(v) for n, v in spec.baked}
     if baked:
         expr = expr.subs(baked)
     names: list[str] = []
@@ -218,11 +211,11 @@ def _apply_conventions(d, x, conventions, defaults, baked):
     return d, notes
 
 
-def _indent(lines: Sequence[str], n: int) -> list[str]:
+def indent_lines(lines: Sequence[str], n: int) -> list[str]:
     return [" " * n + line for line in lines]
 
 
-def _body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> list[str]:
+def kernel_body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> list[str]:
     """Statements computing ``o0, o1, ...`` from ``xi`` and the parameters."""
     lines: list[str] = []
     for temp, value in sym.replacements:
@@ -364,7 +357,7 @@ def generate_source(spec: KernelSpec) -> str:
     for temp, _ in sym.replacements:
         names[temp] = str(temp)
     printer = Printer(spec.dtype, spec.accuracy, names)
-    body = _body(spec, sym, printer)
+    body = kernel_body(spec, sym, printer)
     n_el = len(spec.element_outputs)
     n_w = len(sym.names) - n_el
     pargs = "".join(f", p_{p}" for p in spec.params)
@@ -373,7 +366,7 @@ def generate_source(spec: KernelSpec) -> str:
     store = [f"y{k}[i] = o{k}" for k in range(n_el)]
 
     def loop(indent: int) -> list[str]:
-        return _indent(["xi = x[i]", *body, *store], indent)
+        return indent_lines(["xi = x[i]", *body, *store], indent)
 
     src = docstring_lines(spec, sym, "kernel", f"accuracy: {spec.accuracy}")
     src += [
@@ -400,7 +393,7 @@ def generate_source(spec: KernelSpec) -> str:
         "",
         "@njit(**_JIT)",
         f"def point(xi{pargs}):",
-        *_indent(body, 4),
+        *indent_lines(body, 4),
         f"    return ({outs},)",
         "",
     ]
@@ -424,12 +417,12 @@ def generate_source(spec: KernelSpec) -> str:
             "",
             "",
             f"def ufunc_scalar(xi{pargs}):",
-            *_indent(body, 4),
+            *indent_lines(body, 4),
             "    return o0",
             "",
             "",
             f"def ufunc_gu(xi{pargs}{''.join(f', r{k}' for k in range(n_el))}):",
-            *_indent(body, 4),
+            *indent_lines(body, 4),
             *[f"    r{k}[0] = o{k}" for k in range(n_el)],
             "",
         ]
@@ -444,7 +437,7 @@ def generate_source(spec: KernelSpec) -> str:
             "    stop = min(start + GRAD_BLOCK, n)",
             f"    tmp = np.empty(({n_w}, GRAD_BLOCK), dtype=T)",
             "    for i in range(start, stop):",
-            *_indent(["xi = x[i]", "gi = g[i]", *body, *store, *contrib], 8),
+            *indent_lines(["xi = x[i]", "gi = g[i]", *body, *store, *contrib], 8),
             f"    for j in range({n_w}):",
             "        part[b, j] = lane_sum(tmp[j], stop - start)",
             "",

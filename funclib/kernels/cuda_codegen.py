@@ -1,7 +1,7 @@
 """Generate the source of a CUDA kernel module from the same symbolic work as the CPU kernels.
 
 Nothing here re-derives a formula: :func:`funclib.kernels.codegen.symbolic_outputs` gives the
-stable outputs, limits at ±inf and the CSE, and :func:`funclib.kernels.codegen._body` prints
+stable outputs, limits at ±inf and the CSE, and :func:`funclib.kernels.codegen.kernel_body` prints
 them with the same :class:`~funclib.kernels.printer.Printer` (typed constants of the kernel
 dtype, branch-free selects, kink conventions, saturation thresholds). The statements are
 pasted into CUDA kernels; the module binds the printer's ``vm``/``lm``/``math`` prefixes to
@@ -34,7 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..formula import make_symbol
-from .codegen import KernelSpec, _body, _indent, docstring_lines, metadata_lines, symbolic_outputs
+from .codegen import KernelSpec, docstring_lines, indent_lines, kernel_body, metadata_lines, symbolic_outputs
 from .printer import KernelError, Printer
 
 __all__ = ["CUDA_FORMAT_VERSION", "cuda_key", "generate_cuda_source", "launch_constants"]
@@ -82,7 +82,7 @@ def generate_cuda_source(spec: KernelSpec, simulator: bool) -> str:
     for temp, _ in sym.replacements:
         names[temp] = str(temp)
     printer = Printer(spec.dtype, spec.accuracy, names)
-    body = _body(spec, sym, printer)
+    body = kernel_body(spec, sym, printer)
     zero = printer.const(0.0)
     n_el = len(spec.element_outputs)
     n_w = len(sym.names) - n_el
@@ -121,7 +121,7 @@ def generate_cuda_source(spec: KernelSpec, simulator: bool) -> str:
         "",
         "@cuda.jit(device=True)",
         f"def point(xi{pargs}):",
-        *_indent(body, 4),
+        *indent_lines(body, 4),
         f"    return ({outs},)",
         "",
     ]
@@ -133,7 +133,7 @@ def generate_cuda_source(spec: KernelSpec, simulator: bool) -> str:
             "    start = cuda.grid(1)",
             "    stride = cuda.gridsize(1)",
             "    for i in range(start, x.shape[0], stride):",
-            *_indent(["xi = T(x[i])", *body, *store], 8),
+            *indent_lines(["xi = T(x[i])", *body, *store], 8),
             "",
         ]
     if n_w:
@@ -151,22 +151,22 @@ def generate_cuda_source(spec: KernelSpec, simulator: bool) -> str:
             "    n = x.shape[0]",
             "    c = cuda.blockIdx.x",
             "    while c < part.shape[0]:",
-            *_indent(acc_init, 8),
+            *indent_lines(acc_init, 8),
             "        base = c * GRAD_CHUNK + t",
             "        for k in range(GRAD_ITEMS):",
             "            i = base + k * GRAD_TPB",
             "            if i < n:",
-            *_indent(["xi = T(x[i])", "gi = T(g[i])", *body, *store, *acc_add], 16),
-            *_indent(sh_store, 8),
+            *indent_lines(["xi = T(x[i])", "gi = T(g[i])", *body, *store, *acc_add], 16),
+            *indent_lines(sh_store, 8),
             "        cuda.syncthreads()",
             "        s = GRAD_TPB // 2",
             "        while s > 0:",
             "            if t < s:",
-            *_indent(sh_add, 16),
+            *indent_lines(sh_add, 16),
             "            cuda.syncthreads()",
             "            s //= 2",
             "        if t == 0:",
-            *_indent(part_store, 12),
+            *indent_lines(part_store, 12),
             "        cuda.syncthreads()",
             "        c += cuda.gridDim.x",
             "",

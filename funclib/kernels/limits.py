@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
+from ..formula import exact_decimal
 from ..properties import far_branches
 from ..timelimit import TimeLimitExceeded, time_limit
 from ..special import erfc as stable_erfc
@@ -52,13 +53,6 @@ def _for_sympy(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, (log1p, expm1)), lambda e: e.rewrite(sp.log))
 
 
-def _exact(v) -> sp.Expr:
-    from fractions import Fraction
-
-    f = Fraction(repr(float(v)))
-    return sp.Rational(f.numerator, f.denominator)
-
-
 def _value_at(expr: sp.Expr, x: sp.Symbol, t: float, env: Mapping) -> float | None:
     """The float64 nearest to ``expr`` at ``x = t`` (parameters at ``env``), or None.
 
@@ -69,7 +63,7 @@ def _value_at(expr: sp.Expr, x: sp.Symbol, t: float, env: Mapping) -> float | No
     from .. import interval
     from ..oracle import reference_value
 
-    e = expr.xreplace({s: _exact(v) for s, v in env.items()}) if env else expr
+    e = expr.xreplace({s: exact_decimal(v) for s, v in env.items()}) if env else expr
     if threading.current_thread() is threading.main_thread():
         try:
             with time_limit(0.5):
@@ -83,9 +77,9 @@ def _value_at(expr: sp.Expr, x: sp.Symbol, t: float, env: Mapping) -> float | No
         ball = interval.enclose(e, x, t, t, prec=256)
     except Exception:  # noqa: BLE001
         return None
-    from ..oracle import _nearest_float
+    from ..oracle import nearest_float
 
-    lo, hi = _nearest_float(ball.lo), _nearest_float(ball.hi)
+    lo, hi = nearest_float(ball.lo), nearest_float(ball.hi)
     return lo if lo == hi else None
 
 

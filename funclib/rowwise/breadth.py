@@ -25,6 +25,7 @@ import mpmath
 import numpy as np
 
 from .sparse import entmax_support_weights, sparsemax_rows
+from ..special import mp_sigmoid
 from .stable import softmax as _softmax
 
 __all__ = ["FLOAT64", "MP", "JACOBIANS", "FULL_LENGTH"]
@@ -320,10 +321,6 @@ def _mp_s(v):
     return v + 1 if v >= 0 else 1 / (1 - v)
 
 
-def _mp_sigmoid(v):
-    return 1 / (1 + mpmath.exp(-v))
-
-
 def _mp_ev_softmax(x, p):
     mean = mpmath.fsum(x) / len(x)
     keep = [v >= mean for v in x]
@@ -378,7 +375,7 @@ def _mp_boltzmann(x, p):
 def _mp_ash(x, p):
     mu = _mp_mean(x)
     sd = mpmath.sqrt(mpmath.fsum((v - mu) ** 2 for v in x) / len(x))
-    return [v * _mp_sigmoid(p["alpha"] * (v - mu - p["z"] * sd)) for v in x]
+    return [v * mp_sigmoid(p["alpha"] * (v - mu - p["z"] * sd)) for v in x]
 
 
 def _mp_z_loss(x, p):
@@ -410,7 +407,7 @@ MP: dict[str, Callable] = {
     "taylor_softmax": lambda x, p: _mp_normalize([1 + v + v * v / 2 for v in x]),
     "spherical_softmax": _mp_spherical,
     # exp(x) sigmoid(x) directly, as the paper writes it (the max shift cancels exactly)
-    "sigsoftmax": lambda x, p: _mp_normalize([mpmath.exp(v - max(x)) * _mp_sigmoid(v) for v in x]),
+    "sigsoftmax": lambda x, p: _mp_normalize([mpmath.exp(v - max(x)) * mp_sigmoid(v) for v in x]),
     "ev_softmax": _mp_ev_softmax,
     "hardmax": _mp_hardmax,
     "centered_softmax": lambda x, p: [v - mpmath.mpf(1) / len(x) for v in _mp_softmax([u / p["tau"] for u in x])],
