@@ -110,6 +110,8 @@ class _SneakyConv(nn.Conv2d):
 
 
 def _hostile_cases():
+    import funclib.torch as ft
+
     conv = lambda: nn.Conv2d(1, 2, 3)  # noqa: E731
     hooked = nn.ReLU()
     hooked.register_forward_hook(lambda mod, inp, out: out * 2)
@@ -138,6 +140,8 @@ def _hostile_cases():
         (nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 2)), (4,), "Linear\\(3, 2\\) applied to a tensor"),
         (nn.Sequential(conv(), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(18, 2)), (1, 5, 5),
          "BatchNorm2d\\(3\\) does not fit"),
+        (nn.Sequential(nn.Linear(2, 3), ft.Activation("prelu", num_parameters=3), nn.Linear(3, 2)), None,
+         "3 values of parameter 'a'"),
     ]
 
 

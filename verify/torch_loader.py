@@ -121,7 +121,13 @@ def _activation(module: Any) -> Any:
         if module.spec.is_formula:
             raise NetworkError(f"funclib.torch.Activation({module.spec.name!r}) is a formula, not a catalog "
                                "entry: the verifier needs the entry's proven slope bounds")
-        params = {n: float(_tensor(getattr(module, n), f"{module.spec.name} parameter {n}")) for n in module.spec.params}
+        params = {}
+        for n in module.spec.params:
+            value = _tensor(getattr(module, n), f"{module.spec.name} parameter {n}").reshape(-1)
+            if value.size != 1:
+                raise NetworkError(f"funclib.torch.Activation({module.spec.name!r}) has {value.size} values of "
+                                   f"parameter {n!r} (one per channel); the verifier needs one value per layer")
+            params[n] = float(value[0])
         return (module.spec.name, params)
     return None
 
