@@ -199,7 +199,7 @@ def ulp(ref: np.ndarray, dtype: str) -> np.ndarray:
     return np.ldexp(1.0, (e - fi.nmant).astype(np.int64))
 
 
-def ulp_error(y: np.ndarray, ref: np.ndarray, dtype: str, ref_lo: np.ndarray | None = None) -> np.ndarray:
+def ulp_error(y: np.ndarray, ref: np.ndarray, dtype: str = "float64", ref_lo: np.ndarray | None = None) -> np.ndarray:
     """``|y - ref| / ulp(ref)`` in the ``dtype`` format; 0 for matching inf/NaN, inf on mismatch.
 
     ``ref_lo`` (optional) is a float64 correction with ``ref + ref_lo`` closer to the exact
