@@ -147,7 +147,16 @@ def _check_against_kernel(entry_id: str) -> None:
         return
     x = np.linspace(-6.1, 6.3, 41)  # no point at 0 or other simple kinks
     f = fj.function(entry_id)
-    y, dy = funclib.get(entry_id).kernel(dtype="float64")(x)
+    entry = funclib.get(entry_id)
+    y, dy = entry.kernel(dtype="float64")(x)
+    # Where the catalog lists the float64 kernel as inaccurate (known-failure data), the
+    # correctly rounded reference is the second method instead of the kernel.
+    inaccurate = {k.output for k in entry.known_failures
+                  if k.check == "accuracy" and k.dtype == "float64" and k.variant is None}
+    if "value" in inaccurate:
+        y = entry.reference(x)
+    if "derivative" in inaccurate:
+        dy = entry.reference(x, order=1)
     np.testing.assert_allclose(jax.jit(f)(x), y, rtol=1e-9, atol=1e-12, err_msg=entry_id)
     np.testing.assert_allclose(jax.jit(jax.vmap(jax.grad(f)))(x), dy, rtol=1e-7, atol=1e-10, err_msg=entry_id)
 
