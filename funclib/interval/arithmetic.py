@@ -1,4 +1,4 @@
-"""Interval arithmetic on :class:`~.endpoints.Interval`: +, -, *, reciprocal, abs, integer
+"""Interval arithmetic on :class:`~.endpoints.Interval`: ``+``, ``-``, ``*``, reciprocal, abs, integer
 and constant powers, square root (outward rounded)."""
 
 from __future__ import annotations
