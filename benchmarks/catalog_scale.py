@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from hostinfo import cpu_model  # benchmarks/ is on sys.path when a script runs
 
 COMMANDS = {
     "import funclib": [sys.executable, "-c", "import funclib"],
@@ -28,14 +29,6 @@ COMMANDS = {
 TARGETS = {"import funclib": 0.3}
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -60,7 +53,7 @@ def main() -> None:
         r = rows[name]
         print(f"{name:<32} median {r['median_s']:.3f} s  (min {r['min_s']:.3f}, max {r['max_s']:.3f})  "
               f"target {target} s  {'met' if r['met'] else 'MISSED'}")
-    out = {"cpu": cpu_name(), "python": platform.python_version(), "entries": n_entries,
+    out = {"cpu": cpu_model(), "python": platform.python_version(), "entries": n_entries,
            "repeat": args.repeat, "results": rows}
     path = Path(__file__).parent / "results" / "catalog_scale.json"
     path.write_text(json.dumps(out, indent=1) + "\n")

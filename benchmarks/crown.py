@@ -22,23 +22,15 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from hostinfo import cpu_model  # benchmarks/ is on sys.path when a script runs
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _train(act: str, X, y, seed: int = 0, epochs: int = 300):
@@ -86,7 +78,7 @@ def main(argv=None) -> int:
     X = data.data / 16.0
     Xtr, Xte, ytr, yte = train_test_split(X, data.target, test_size=0.4, random_state=0)
     Xte, yte = Xte[: args.inputs], yte[: args.inputs]
-    report = {"cpu": _cpu(), "cores": os.cpu_count(), "python": sys.version.split()[0],
+    report = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": sys.version.split()[0],
               "loadavg": os.getloadavg(), "inputs": int(len(yte)), "alpha_steps": args.alpha,
               "auto_lirpa": _auto_lirpa_status(), "nets": {}}
     for act in ("relu", "gelu"):

@@ -33,18 +33,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from hostinfo import cpu_model  # benchmarks/ is on sys.path when a script runs
 
 EPS = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _child(conn, func, args):
@@ -204,7 +197,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only-local", action="store_true", help="run only the local case (merged into --out)")
     args = ap.parse_args(argv)
     epochs = 10 if args.quick else 40
-    report = {"machine": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
+    report = {"machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": sys.version.split()[0], "load_before": os.getloadavg()},
               "epsilons": EPS, "certify": {}, "scale": None}
     if args.only_local:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ import torch
 from sklearn.datasets import load_digits
 
 import funclib.torch as ft
+from hostinfo import cpu_model  # benchmarks/ is on sys.path when a script runs
 
 RESULTS = Path(__file__).resolve().parent / "results" / "torch_adapter.json"
 
@@ -58,15 +58,6 @@ BASELINES = {
 }
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_model(act: Callable[[], torch.nn.Module], hidden: int) -> torch.nn.Module:
