@@ -19,7 +19,7 @@ import sympy as sp
 from . import calculus
 # One definition of the kinds, shared with the catalog index (which must not import SymPy).
 from .catalog_index import KINDS, VECTOR_KINDS
-from .formula import exact_decimal, make_symbol, to_formula
+from .formula import exact_decimal, make_symbol, parse_formula, to_formula
 from .oracle import Undecided, reference_value
 from .ranges import Interval
 
@@ -292,6 +292,23 @@ class Entry:
                 )
             values[name] = known[name].check(value, self.id)
         return values
+
+    @classmethod
+    def from_formula(
+        cls, text: str, params: Mapping[str, float] | None = None, *, variable: str = "x",
+        name: str | None = None, family: str = "formula", summary: str = "a formula given by the user",
+        source: str = "<formula>", field: str = "formula",
+    ) -> "Entry":
+        """An elementwise entry for a user's formula (allow-list parser, never ``eval``): the
+        parameters ``params`` (name -> default) are admissible on the whole real line; parse
+        errors name ``field``; ``name`` defaults to the parsed formula printed back."""
+        params = dict(params or {})
+        expr = parse_formula(text, (variable,), list(params), field=field)
+        return cls(
+            id="formula", name=to_formula(expr) if name is None else name, kind="elementwise", family=family,
+            summary=summary, formula=text, expr=expr, references=(), source=source, variables=(variable,),
+            params={n: Param(n, float(v), Interval.real_line()) for n, v in params.items()},
+        )
 
     def with_params(self, **values: float) -> "Entry":
         """A copy whose parameter defaults are ``values`` (validated against the ranges)."""

@@ -30,24 +30,10 @@ def formula_entry(text: str, params: Mapping[str, float] | None = None):
     params : mapping, optional
         Parameter name -> value (the parameters' default values; admissible on the real line).
     """
-    from ..entry import Entry, Param
-    from ..formula import parse_formula
-    from ..ranges import Interval
+    from ..entry import Entry
 
-    params = dict(params or {})
-    expr = parse_formula(text, ("x",), list(params), field="command line")
-    return Entry(
-        id="formula",
-        name=text,
-        kind="elementwise",
-        family="user",
-        summary="formula from the command line",
-        formula=text,
-        expr=expr,
-        references=(),
-        source="command line",
-        params={n: Param(n, v, Interval.real_line()) for n, v in params.items()},
-    )
+    return Entry.from_formula(text, params, name=text, family="user", summary="formula from the command line",
+                              source="command line", field="command line")
 
 
 @dataclass

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .. import registry
-from ..entry import Entry, Param
-from ..formula import parse_formula, to_formula
-from ..ranges import Interval
+from ..entry import Entry
+from ..formula import to_formula
 from .figure import DEFAULT_RANGE, Target
 
 
@@ -52,23 +51,6 @@ def _replace_defaults(entry: Entry, params: Mapping[str, float], variant: str | 
     return dataclasses.replace(entry, params=new_params, variants=variants)
 
 
-def _formula_entry(text: str, params: Mapping[str, float], variable: str) -> Entry:
-    expr = parse_formula(text, (variable,), list(params), field="plot formula")
-    return Entry(
-        id="formula",
-        name=to_formula(expr),
-        kind="elementwise",
-        family="formula",
-        summary="a formula given by the user",
-        formula=text,
-        expr=expr,
-        references=(),
-        source="<formula>",
-        variables=(variable,),
-        params={n: Param(n, float(v), Interval.real_line()) for n, v in params.items()},
-    )
-
-
 def resolve(
     target: Target,
     params: Mapping[str, float] | None = None,
@@ -92,13 +74,15 @@ def resolve(
     if isinstance(target, Entry):
         entry, from_formula = target, False
     elif isinstance(target, sp.Expr):
-        entry, from_formula = _formula_entry(to_formula(target), params, variable), True
+        entry = Entry.from_formula(to_formula(target), params, variable=variable, field="plot formula")
+        from_formula = True
     elif isinstance(target, str):
         try:
             entry, from_formula = registry.get(target), False
         except registry.UnknownEntryError as missing:
             try:
-                entry, from_formula = _formula_entry(target, params, variable), True
+                entry = Entry.from_formula(target, params, variable=variable, field="plot formula")
+                from_formula = True
             except Exception as exc:  # neither a name nor a formula: say both
                 raise type(exc)(f"{missing}; as a formula: {exc}") from None
     else:
