@@ -19,6 +19,7 @@ __all__ = [
     "exp_f32", "expm1_f32", "log_f32", "log1p_f32", "tanh_f32", "erf_f32", "erfc_f32",
     "sigmoid_f32", "softplus_f32", "cosh_f32", "sinh_f32", "sech2_f32",
     "erfc_scaled_f64", "exp_sq_f64", "erfc_scaled_f32", "exp_sq_f32", "digamma_f64",
+    "gamma_f32", "lgamma_f32", "digamma_f32",
 ]
 
 # not cached: see funclib/kernels/vecmath.py (cached callees are not inlined)
@@ -201,3 +202,22 @@ def erfc_scaled_f32(u, c_hi, c_lo):
 @njit(**_JIT)
 def exp_sq_f32(u, c_hi, c_lo):
     return math.exp(c_hi * (u * u))
+
+
+# float32 through float64: no float32 libm routine exists; the float32 argument is exact in
+# float64, the double result has a few ULP of float64 error, so rounding it once to float32
+# is faithful (and correctly rounded except within ~2^-29 ULP of a midpoint). Overflow rounds
+# to inf, as float32 arithmetic would.
+@njit(**_JIT)
+def gamma_f32(x):
+    return F(math.gamma(np.float64(x)))
+
+
+@njit(**_JIT)
+def lgamma_f32(x):
+    return F(math.lgamma(np.float64(x)))
+
+
+@njit(**_JIT)
+def digamma_f32(x):
+    return F(digamma_f64(np.float64(x)))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
+from ..calculus import stabilize
 from ..formula import exact_decimal
 from ..properties import far_branches
 from ..timelimit import TimeLimitExceeded, time_limit
@@ -160,7 +161,9 @@ def limit_at_infinity(
             and value.is_extended_real
             and not (value.has(sp.oo, -sp.oo) and len(value.free_symbols) > 0)
         ):
-            return Limit(value.xreplace(back))
+            # sympy.limit works on the exp/log forms of _for_sympy; stabilize turns them back
+            # (log(1 + exp(-t)) is 0 in floating point for t > 37, softplus(-t) is not)
+            return Limit(stabilize(value.xreplace(back)))
     if all(s in env for s in used):
         value = _numeric(expr, x, direction, env)
         if value is not None:

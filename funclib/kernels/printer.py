@@ -62,8 +62,9 @@ _LIBM_ONLY = {
     sp.atanh: "math.atanh",
 }
 
-#: float64-only libm calls (Numba computes them in double).
-_LIBM_F64_ONLY = {sp.gamma: "math.gamma", sp.loggamma: "math.lgamma"}
+#: Gamma functions: libm's double routines; float32 kernels evaluate them in double and round
+#: once (see :mod:`funclib.kernels.libm`).
+_LIBM_GAMMA = {sp.gamma: ("math.gamma", "lm.gamma_f32"), sp.loggamma: ("math.lgamma", "lm.lgamma_f32")}
 
 _MAX_INLINE_POWER = 8
 
@@ -191,13 +192,10 @@ class Printer:
         if isinstance(e, sp.polygamma):
             if e.args[0] != 0:
                 raise KernelError(f"polygamma of order {e.args[0]} has no kernel implementation (digamma, order 0, has)")
-            if self.dtype != "float64":
-                raise KernelError("digamma (the derivative of loggamma) has no float32 kernel implementation (use dtype='float64')")
-            return f"lm.digamma_f64({self.expr(e.args[1])})"
-        if func in _LIBM_F64_ONLY:
-            if self.dtype != "float64":
-                raise KernelError(f"{func.__name__} has no float32 kernel implementation (use dtype='float64')")
-            return f"{_LIBM_F64_ONLY[func]}({self.expr(e.args[0])})"
+            return f"lm.digamma_{self.suffix}({self.expr(e.args[1])})"
+        if func in _LIBM_GAMMA:
+            f64, f32 = _LIBM_GAMMA[func]
+            return f"{f64 if self.dtype == 'float64' else f32}({self.expr(e.args[0])})"
         name = getattr(func, "__name__", str(func))
         raise KernelError(f"function {name!r} has no kernel implementation")
 
