@@ -128,10 +128,10 @@ def _accuracy_task(entry_id: str, variant: str | None, dtype: str, output: str) 
             "max_scaled": r.max_scaled, "target": r.target, "passed": r.passed, "worst_x": r.worst_x, "n": r.n}
 
 
-def _exhaustive_task(entry_id: str, output: str, start: int, count: int):
-    from funclib.exhaustive import chunk_result
+def _exhaustive_task(entry_id: str, start: int, count: int, outputs: tuple[str, ...]):
+    from funclib.exhaustive import chunk_results
 
-    return chunk_result(entry_id, output, start, count)
+    return chunk_results(entry_id, start, count, outputs)
 
 
 # -- the jobs ------------------------------------------------------------------------------------
@@ -190,16 +190,17 @@ def exhaustive_float32(ids: Sequence[str], *, outputs=("value", "derivative"), b
         raise ValueError(f"bits must satisfy 0 <= lo < hi <= 2^32, got {bits}")
     step = 1 << CHUNK_BITS
     tasks = {}
+    outputs = tuple(outputs)
     for e in entries:
-        for output in outputs:
-            for start in range(lo, hi, step):
-                count = min(step, hi - start)
-                tasks[f"{e.id}-{output}-{start:08x}"] = (_exhaustive_task, (e.id, output, start, count))
+        for start in range(lo, hi, step):
+            count = min(step, hi - start)
+            tasks[f"{e.id}-{start:08x}"] = (_exhaustive_task, (e.id, start, count, outputs))
     report = _run(tasks, scheduler=scheduler, workers=workers, progress=progress)
     combined = []
     for e in entries:
         for output in outputs:
-            chunks = [r for k, r in report.results.items() if k.startswith(f"{e.id}-{output}-")]
+            chunks = [c for k, results in report.results.items() if k.startswith(f"{e.id}-")
+                      for c in results if c.output == output]
             if chunks:
                 combined.append(combine(sorted(chunks, key=lambda c: c.start)))
     return combined, report
