@@ -44,7 +44,7 @@ from .printer import KernelError, Printer, rewrite_for_kernel, simplify_rational
 __all__ = ["KernelSpec", "FORMAT_VERSION", "OUTPUT_NAMES", "generate_source", "symbolic_outputs"]
 
 #: Bump when the generated code changes meaning (part of every cache key).
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 OUTPUT_NAMES = ("value", "derivative", "grad_params")
 #: Elements per prange block (elementwise loops).
 BLOCK = 8192
@@ -261,8 +261,12 @@ def kernel_body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> lis
             # beyond T the function has reached its limit (in this dtype) but the formula may
             # overflow (inf*0): return the limit from T on
             t = None
-            if lim.value.is_number and (not has_params or all(s in env for s in e.free_symbols - {x})):
-                t = saturation_threshold(e, x, direction, lim.value, spec.dtype, env)
+            if not has_params or all(s in env for s in e.free_symbols - {x}):
+                # a limit in the parameters (e-swish' -> beta) saturates at a threshold found
+                # at the defaults, applied only while the call's parameters are the defaults
+                at_defaults = lim.value.xreplace({s: exact_decimal(v) for s, v in env.items()})
+                if at_defaults.is_number:
+                    t = saturation_threshold(e, x, direction, at_defaults, spec.dtype, env)
             if t is not None and (not has_params or guard):
                 far = f"xi {'>' if direction > 0 else '<'} {printer.const(direction * t)}"
                 cond = far if not has_params else f"({far}) & {guard}"
