@@ -244,13 +244,30 @@ def derivative(
         result = result.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
         # floor and ceiling are locally constant: derivative 0 off the integers (their jumps
         # are reported by funclib.properties like any other discontinuity)
-        result = result.replace(
-            lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.floor, sp.ceiling)),
-            lambda e: sp.S.Zero,
-        )
+        result = result.replace(_is_step_derivative, lambda e: sp.S.Zero)
+        result = result.replace(lambda e: isinstance(e, sp.Subs) and not e.expr.free_symbols, lambda e: e.expr)
+        result = result.replace(_has_symbolic_power_pair, lambda e: sp.powsimp(e, combine="exp", deep=False))
         if stable:
             result = stabilize(result)
     return result
+
+
+def _is_step_derivative(e: sp.Basic) -> bool:
+    """``d floor(u)/du`` as SymPy leaves it (inside a ``Subs`` when u is not x: the emptied
+    ``Subs(0, ...)`` is then dropped by the caller)."""
+    return isinstance(e, sp.Derivative) and isinstance(e.expr, (sp.floor, sp.ceiling))
+
+
+def _has_symbolic_power_pair(e: sp.Basic) -> bool:
+    """A product with two powers of one base and a symbolic exponent: SymPy differentiates
+    ``x**p`` to ``p*x**p/x``, which overflows (and is 0/0 at 0) where ``p*x**(p - 1)`` is not."""
+    if not isinstance(e, sp.Mul):
+        return False
+    exponents: dict[sp.Expr, list[sp.Expr]] = {}
+    for factor in e.args:
+        base, exp = factor.as_base_exp()
+        exponents.setdefault(base, []).append(exp)
+    return any(len(exps) > 1 and any(not x.is_number for x in exps) for exps in exponents.values())
 
 
 def _heaviside_zero(expr: sp.Expr, keep: set[sp.Basic] = frozenset()) -> sp.Expr:

@@ -283,14 +283,38 @@ def breakpoints(expr: sp.Expr, x: sp.Symbol) -> list[sp.Expr]:
     return sorted((p for p in points if p is not sp.nan), key=lambda p: float(p))
 
 
-def _one_sided(expr: sp.Expr, x: sp.Symbol, point: sp.Expr, side: int) -> mpmath.mpf:
-    # Evaluate at point ± 1e-40: past every rounding at 60 digits, before any other break.
-    offset = mpmath.mpf(10) ** -40 * side
-    with mpmath.workdps(60):
+def _one_sided(expr: sp.Expr, x: sp.Symbol, point: sp.Expr, side: int, digits: int = 40) -> mpmath.mpf:
+    # Evaluate at point ± 10^-digits: past every rounding at digits + 20, before any other break.
+    offset = mpmath.mpf(10) ** -digits * side
+    with mpmath.workdps(digits + 20):
         # sp.N, not sp.Float: a breakpoint may be an algebraic number written with radicals
         # (a root of a cubic inside Abs), which sp.Float rejects.
-        at = mpmath.mpf(sp.re(sp.N(point, 70)))
-        return mp_evaluate(expr, {x: at + offset}, 60)
+        at = mpmath.mpf(sp.re(sp.N(point, digits + 30)))
+        return mp_evaluate(expr, {x: at + offset}, digits + 20)
+
+
+def _jump(expr: sp.Expr, x: sp.Symbol, point: sp.Expr) -> mpmath.mpf:
+    """The jump of ``expr`` at ``point`` (0 where it is continuous; inf where a one-sided
+    value diverges), from one-sided values at offsets 1e-40 and 1e-80.
+
+    At 1e-40 a continuous function leaves a residue of order 1e-40*|f'|; a Hölder-continuous
+    one (cbrt, sqrt at 0) leaves 1e-40**alpha, which at 1e-80 shrinks by another 1e-40**alpha
+    (below 1e-6 of itself for alpha > 0.15, which every root and fractional power here has); a
+    true jump stays. A one-sided value that grows by more than 100x from 1e-40 to 1e-80 past
+    1e10 diverges (the slope of sqrt at 0): no continuity, even where both sides agree.
+    """
+    near = [_one_sided(expr, x, point, side) for side in (-1, +1)]
+    nearer = [_one_sided(expr, x, point, side, 80) for side in (-1, +1)]
+    for a, b in zip(near, nearer):
+        if mpmath.isinf(b) or (abs(b) > 1e10 and abs(b) > 100 * abs(a)):
+            return mpmath.inf
+    jump = near[1] - near[0]
+    if abs(jump) < mpmath.mpf(10) ** -30:
+        return mpmath.mpf(0)
+    closer = nearer[1] - nearer[0]
+    if mpmath.isfinite(closer) and abs(closer) < mpmath.mpf(10) ** -10 and abs(closer) <= abs(jump) * mpmath.mpf(10) ** -6:
+        return mpmath.mpf(0)
+    return jump
 
 
 def smoothness_fact(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float, list[float]]]]:
@@ -308,10 +332,8 @@ def smoothness_fact(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float
     for p in points:
         row = []
         for order, d in enumerate(derivs):
-            left, right = _one_sided(d, x, p, -1), _one_sided(d, x, p, +1)
-            jump = right - left
-            # The offset of 1e-40 leaves a residue of order 1e-40*|f'|: that is continuity.
-            continuous = abs(jump) < mpmath.mpf(10) ** -30
+            jump = _jump(d, x, p)
+            continuous = jump == 0
             row.append(0.0 if continuous else float(jump) if not mpmath.isnan(jump) else math.nan)
             if not continuous:
                 cls = min(cls, order - 1)
