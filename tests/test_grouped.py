@@ -201,6 +201,69 @@ def _householder_claim(name, value):
         raise AssertionError(f"no proof for claim {name}")
 
 
+def _active_branch(expr, x, point):
+    """The formula of the Piecewise branches that hold at ``point`` (a rational), recursively."""
+    if isinstance(expr, sp.Piecewise):
+        for value, cond in expr.args:
+            if bool(cond.subs(x, point)):
+                return _active_branch(value, x, point)
+        raise AssertionError(f"no branch of {expr} holds at {point}")
+    if not expr.args:
+        return expr
+    return expr.func(*[_active_branch(a, x, point) for a in expr.args])
+
+
+def _scalar_group_pieces(entry):
+    """One-input group maps (CReLU, NCReLU, paired ReLU): the affine pieces between the kinks.
+
+    The kinks are the roots of the Piecewise conditions; on each interval between them (and
+    beyond the outer ones) every output's active branch must be affine in x. Returns the pieces
+    as (slopes, intercepts) and the kinks; continuity is asserted at every kink.
+    """
+    (x,) = [make_symbol(v) for v in entry.variables]
+    outputs = [o.subs(entry.param_subs()) for o in entry.outputs]
+    kinks = set()
+    for o in outputs:
+        for pw in o.atoms(sp.Piecewise):
+            for _, cond in pw.args:
+                for rel in cond.atoms(sp.core.relational.Relational):
+                    kinks.update(sp.solve(sp.Eq(rel.lhs - rel.rhs, 0), x))
+    kinks = sorted(sp.nsimplify(k) for k in kinks)
+    probes = [kinks[0] - 1, *[(a + b) / 2 for a, b in zip(kinks, kinks[1:])], kinks[-1] + 1] if kinks else [sp.Integer(0)]
+    pieces, branches = [], []
+    for p in probes:
+        active = [sp.expand(_active_branch(o, x, p)) for o in outputs]
+        assert all(sp.Poly(a, x).degree() <= 1 for a in active), (entry.id, active)
+        pieces.append((sp.Matrix([a.diff(x) for a in active]), sp.Matrix([a.subs(x, 0) for a in active])))
+        branches.append(active)
+    for k, left, right in zip(kinks, branches, branches[1:]):
+        assert all(sp.simplify(a.subs(x, k) - b.subs(x, k)) == 0 for a, b in zip(left, right)), (entry.id, k)
+    return pieces, kinks
+
+
+def _scalar_group_claim(entry_id, name, value):
+    # A continuous map of one variable, affine on finitely many intervals, has Lipschitz constant
+    # max_k ||A_k|| in any norm (split a segment at the kinks; attained inside a piece).
+    pieces, kinks = _scalar_group_pieces(funclib.get(entry_id))
+    if name == "lipschitz_l2":
+        assert max(sp.sqrt(sum(a**2 for a in A)) for A, _ in pieces) == sp.nsimplify(value)
+    elif name == "lipschitz_linf":
+        assert max(max(abs(a) for a in A) for A, _ in pieces) == sp.nsimplify(value)
+    elif name == "sum_preserving":  # sum of the outputs = x on every piece
+        assert all(sum(A) == 1 and sum(c) == 0 for A, c in pieces) == value
+    elif name == "norm_preserving":  # ||f(x)||_2 = |x|: A^T A = 1 and no constant term
+        assert all((A.T * A)[0] == 1 and c == sp.zeros(*c.shape) for A, c in pieces) == value
+    elif name == "gradient_norm_preserving":
+        assert all((A.T * A)[0] == 1 for A, _ in pieces) == value
+    elif name == "piecewise_linear":
+        assert value is True  # every piece was asserted affine
+    elif name == "positively_homogeneous":  # linear pieces on the cones x < 0 and x > 0
+        assert (all(c == sp.zeros(*c.shape) for _, c in pieces) and set(kinks) <= {0}) == value
+    else:
+        raise AssertionError(f"no proof for claim {name}")
+
+
+SCALAR_GROUPS = {e.id for e in ENTRIES if len(e.variables) == 1}
 CLAIMS = [(e.id, name, value) for e in ENTRIES for name, value in e.claims.items()]
 
 
@@ -211,8 +274,19 @@ def test_claims_are_proven(item):
         _sort_claim(entry_id, name, value)
     elif entry_id == "householder":
         _householder_claim(name, value)
+    elif entry_id in SCALAR_GROUPS:  # width-doubling maps (catalog/grouped/breadth5_vector.toml)
+        _scalar_group_claim(entry_id, name, value)
     else:
         pytest.fail(f"no prover for grouped entry {entry_id}")
+
+
+def test_scalar_group_prover_refuses_false_claims():
+    """Guards the one-input prover: wrong values fail."""
+    for entry_id, name, value in [("crelu", "sum_preserving", True), ("crelu", "lipschitz_l2", 2),
+                                  ("ncrelu", "sum_preserving", False), ("paired_relu", "lipschitz_linf", 1),
+                                  ("paired_relu", "norm_preserving", True)]:
+        with pytest.raises(AssertionError):
+            _scalar_group_claim(entry_id, name, value)
 
 
 def test_lipschitz_constants_are_attained():

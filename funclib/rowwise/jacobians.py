@@ -28,6 +28,7 @@ from .reference import NORMALIZERS, evaluate, prepare_rows, softpick_terms
 from .stable import softmax as _softmax
 from .sparse import entmax_support_weights
 from .breadth import JACOBIANS as BREADTH_JACOBIANS
+from .breadth5 import JACOBIANS as BREADTH5_JACOBIANS
 
 __all__ = ["jacobian"]
 
@@ -45,6 +46,8 @@ def _sparse(p: np.ndarray, alpha: float) -> np.ndarray:
 def _rows_jacobian(entry_id: str, x: np.ndarray, y: np.ndarray, mask: np.ndarray, p: dict) -> np.ndarray:
     if entry_id in BREADTH_JACOBIANS:  # the breadth maps (funclib.rowwise.breadth)
         return BREADTH_JACOBIANS[entry_id](x, y, mask, p)
+    if entry_id in BREADTH5_JACOBIANS:  # funclib.rowwise.breadth5
+        return BREADTH5_JACOBIANS[entry_id](x, y, mask, p)
     n = x.shape[-1]
     eye = np.eye(n)
     if entry_id in ("softmax", "topk_softmax"):

@@ -23,6 +23,7 @@ import mpmath
 from .. import registry
 from .breadth import FULL_LENGTH as BREADTH_FULL_LENGTH
 from .breadth import MP as BREADTH_MP
+from .breadth5 import MP as BREADTH5_MP
 
 __all__ = ["entmax_row", "mp_reference"]
 
@@ -131,6 +132,8 @@ def _row(entry_id, x, p, g):
         return entmax_row(x, p["alpha"])
     if entry_id in BREADTH_MP:
         return BREADTH_MP[entry_id](x, p)
+    if entry_id in BREADTH5_MP:
+        return BREADTH5_MP[entry_id](x, p)
     raise ValueError(f"no mpmath reference for {entry_id!r}")
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import registry
 from .breadth import FLOAT64 as _BREADTH_FLOAT64
+from .breadth5 import FLOAT64 as _BREADTH5_FLOAT64
 from .sparse import entmax15_rows, entmax_bisect_rows, sparsemax_rows
 from .stable import softmax as _softmax
 
@@ -167,6 +168,7 @@ NORMALIZERS: dict[str, Callable] = {
 
 # The breadth maps (issue 15) register their evaluators from their own module.
 NORMALIZERS.update(_BREADTH_FLOAT64)
+NORMALIZERS.update(_BREADTH5_FLOAT64)
 
 #: Maps whose outputs are elementwise in the row: NaN stays where it is.
 ELEMENTWISE_IN_ROW = ("sigmoid_attention", "rela")
