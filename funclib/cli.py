@@ -338,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Modules that contribute subcommands (``add_commands(add)``) and tour sections (``tour()``).
-COMMAND_MODULES = ("funclib.kernels.cli", "funclib.verify.cli", "funclib.plotting_cli", "funclib.jobs_cli")
+COMMAND_MODULES = ("funclib.kernels.cli", "funclib.verify.cli", "funclib.plotting_cli", "funclib.jobs_cli",
+                   "funclib.export_cli")
 
 
 def _command_modules() -> list:

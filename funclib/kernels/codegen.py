@@ -41,7 +41,7 @@ from .asymptotes import asymptote_threshold, fit_asymptote
 from .limits import Limit, limit_at_infinity, saturation_threshold
 from .printer import KernelError, Printer, rewrite_for_kernel, simplify_rational
 
-__all__ = ["KernelSpec", "FORMAT_VERSION", "OUTPUT_NAMES", "generate_source", "symbolic_outputs"]
+__all__ = ["KernelSpec", "FORMAT_VERSION", "OUTPUT_NAMES", "asymptotic_branch", "generate_source", "symbolic_outputs"]
 
 #: Bump when the generated code changes meaning (part of every cache key).
 FORMAT_VERSION = 6
@@ -239,7 +239,7 @@ def kernel_body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> lis
         e = sym.exprs[k]
         for lim, direction in ((pos, 1), (neg, -1)):
             if lim is None or not lim.value.is_finite or lim.value == 0:
-                law = _asymptotic_branch(e, x, direction, spec.dtype)
+                law = asymptotic_branch(e, x, direction, spec.dtype)
                 if law is not None:
                     expr, t = law
                     text = printer.expr(expr)
@@ -283,7 +283,7 @@ def kernel_body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> lis
     return lines
 
 
-def _asymptotic_branch(e: sp.Expr, x: sp.Symbol, direction: int, dtype: str) -> tuple[sp.Expr, float] | None:
+def asymptotic_branch(e: sp.Expr, x: sp.Symbol, direction: int, dtype: str) -> tuple[sp.Expr, float] | None:
     """``(law, T)``: the law :mod:`funclib.kernels.asymptotes` fits to the parameter-free
     output ``e`` as ``x -> direction*inf`` and the threshold beyond which it replaces ``e``."""
     if e.free_symbols - {x}:
