@@ -139,7 +139,7 @@ for _key in ("value_at_zero", "slope_at_zero", "limit_at_inf", "limit_at_neg_inf
     CLAIM_KEYS[_key] = parse_number
 CLAIM_KEYS.update(
     monotonic=_one_of("increasing", "nondecreasing", "decreasing", "nonincreasing", "none"),
-    smoothness=_one_of("discontinuous", "C0", "C1", "C2", "Cinf"),
+    smoothness=_one_of("discontinuous", "C0", "C1", "C2", "C3", "C4", "C5", "Cinf"),
     range=Interval.parse,
     slope_bounds=_slope_bounds,
     lipschitz_l2=_lipschitz,

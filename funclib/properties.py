@@ -317,38 +317,45 @@ def _jump(expr: sp.Expr, x: sp.Symbol, point: sp.Expr) -> mpmath.mpf:
     return jump
 
 
+#: The highest derivative order compared at breakpoints: a function continuous through it at
+#: every breakpoint is reported as Cinf (the pieces of the catalog's formulas are analytic).
+SMOOTHNESS_ORDER = 6
+_CLASS_NAMES = {-1: "discontinuous", 0: "C0", 1: "C1", 2: "C2", 3: "C3", 4: "C4", 5: "C5"}
+
+
 def smoothness_fact(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float, list[float]]]]:
-    """Smoothness class and, per breakpoint, the jumps of f, f', f''."""
+    """Smoothness class and, per breakpoint, the jumps of f and its derivatives.
+
+    The one-sided values of f and its derivatives are compared at each breakpoint (:func:`_jump`)
+    up to order :data:`SMOOTHNESS_ORDER`; derivatives beyond the third are formed only while
+    every lower order is continuous. Continuous through the last order everywhere: ``Cinf``.
+    """
     if not expr.has(*_NONSMOOTH):
         return Fact("Cinf", "symbolic", "composition of analytic functions"), []
     if expr.has(sp.floor, sp.ceiling):
         return Fact("discontinuous", "symbolic", "floor/ceiling"), []
     points = breakpoints(expr, x)
-    derivs = [expr]
-    for _ in range(3):
-        derivs.append(calculus.derivative(derivs[-1], x, 1))
-    jumps = []
-    cls = 3
-    for p in points:
-        row = []
-        for order, d in enumerate(derivs):
+    jumps: list[tuple[float, list[float]]] = [(float(p), []) for p in points]
+    cls = SMOOTHNESS_ORDER  # the first order found discontinuous, minus 1
+    d = expr
+    for order in range(SMOOTHNESS_ORDER + 1):
+        if order > 0:
+            if order > 3 and cls < SMOOTHNESS_ORDER:
+                break  # a lower order already jumps: higher ones are not needed
+            d = calculus.derivative(d, x, 1)
+        for p, (_, row) in zip(points, jumps):
             jump = _jump(d, x, p)
-            continuous = jump == 0
-            row.append(0.0 if continuous else float(jump) if not mpmath.isnan(jump) else math.nan)
-            if not continuous:
+            row.append(0.0 if jump == 0 else float(jump) if not mpmath.isnan(jump) else math.nan)
+            if jump != 0:
                 cls = min(cls, order - 1)
-        jumps.append((float(p), row))
-    name = {-1: "discontinuous", 0: "C0", 1: "C1", 2: "C2"}.get(cls, "Cinf")
-    if cls >= 3:
-        # Continuous through f''' at every breakpoint: analytic pieces that glue smoothly.
-        name = "Cinf" if all(abs(v) < 1e-30 for _, row in jumps for v in row) else "C2"
+    name = _CLASS_NAMES.get(cls, "Cinf")
     detail = (
         "breakpoints " + ", ".join(f"{p:g}" for p, _ in jumps)
-        + "; one-sided values of f..f''' compared at 60 digits"
+        + f"; one-sided values of f and its derivatives (through order {len(jumps[0][1]) - 1}) compared at 60 digits"
         if jumps
         else "no breakpoint on the real line"
     )
-    return Fact(name, "symbolic" if jumps or not points else "symbolic", detail), jumps
+    return Fact(name, "symbolic", detail), jumps
 
 
 # -- extrema ------------------------------------------------------------------------------
