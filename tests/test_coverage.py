@@ -68,3 +68,27 @@ def test_malformed_record_names_file_and_field(tmp_path, monkeypatch):
             coverage.coverage()
     finally:
         coverage.targets.cache_clear()
+
+
+@pytest.mark.parametrize("record, field", [
+    ('status = "missing"\n', "reason"),  # work left says what blocks it
+    ('status = "missing"\nreason = "the paper is not reachable here"\nentry = "relu"\n', "entry"),
+    ('status = "pending"\nreason = "not a status the format knows"\n', "status"),
+])
+def test_missing_records_are_checked(tmp_path, monkeypatch, record, field):
+    bad = tmp_path / "_coverage"
+    bad.mkdir()
+    (bad / "targets.tsv").write_text((coverage._coverage_dir() / "targets.tsv").read_text())
+    (bad / "x.toml").write_text('[[target]]\nid = "relu"\n' + record)
+    monkeypatch.setattr(coverage, "_coverage_dir", lambda: bad)
+    coverage.targets.cache_clear()
+    try:
+        with pytest.raises(coverage.CoverageError, match=rf"x.toml: target\[0\]: field '{field}'"):
+            coverage.coverage()
+    finally:
+        coverage.targets.cache_clear()
+
+
+def test_missing_records_count_as_missing():
+    rows = {r.id: r for r in coverage.coverage()}
+    assert rows["sinc"].status == "missing" and "arXiv 2402.05427" in rows["sinc"].reason
