@@ -16,7 +16,13 @@ sparsemax                0                            zeros                conda
 entmax15                 0                            zeros                exact sort-based
 entmax_bisect            0                            zeros                bisection + exact support pass
 softpick                 0 (out of the denominator)   zeros                direct
+issue-15 breadth maps    see below                    see below            see below
 =======================  ===========================  ===================  ==================
+
+The issue-15 breadth maps (StableMax, Log-StableMax, Taylor and spherical softmax, L2/RMS
+normalization, standardization, sparsegen-lin, the ReLU attentions, AB-ReLU, k-WTA, hardmax,
+ev-softmax, mellowmax, the Boltzmann operator) are defined in
+:mod:`funclib.kernels.rowwise_breadth` (definitions, conventions) and re-exported here.
 
 Derivatives come from the closed-form Jacobians: ``*_jvp(x, v)`` returns :math:`J v` and
 ``*_vjp(x, u)`` returns :math:`J^\\top u` (tangent/cotangent of the input's shape; 0 at masked
@@ -37,6 +43,8 @@ import numpy as np
 from funclib.kernels import rowwise_softmax as _sm
 from funclib.kernels import rowwise_softpick as _sp
 from funclib.kernels import rowwise_sparse as _sx
+from funclib.kernels.rowwise_breadth import *  # noqa: F401,F403 - re-exported (issue-15 maps)
+from funclib.kernels.rowwise_breadth import __all__ as _BREADTH_ALL
 from funclib.kernels.rowwise_layout import Rows, as_rows, check_scalar
 
 __all__ = [
@@ -64,6 +72,7 @@ __all__ = [
     "softpick",
     "softpick_jvp",
     "softpick_vjp",
+    *_BREADTH_ALL,
 ]
 
 #: Softmax algorithms (see :mod:`funclib.kernels.rowwise_softmax`).
