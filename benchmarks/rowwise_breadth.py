@@ -1,6 +1,6 @@
 """Row-wise kernels of the issue-15 breadth maps against NumPy and PyTorch CPU compositions.
 
-For each map with a kernel in :mod:`funclib.kernels.rowwise_breadth` (StableMax, Log-StableMax,
+For each map with a kernel in :mod:`funclib.kernels.rowwise.breadth` (StableMax, Log-StableMax,
 Taylor and spherical softmax, L2/RMS normalization, standardization, sparsegen-lin, the ReLU
 attentions, AB-ReLU, k-WTA, hardmax, ev-softmax, mellowmax, the Boltzmann operator, ASH, the
 classification Z-loss, and the compositions Switch router, DeepSeek-V3 gate, adaptive-temperature
@@ -20,7 +20,7 @@ funclib median (> 1: funclib faster). PyTorch uses Numba's thread count. The CPU
 from ``benchmarks/hostinfo.py``; the load average at start and end is recorded (the development
 machine is shared). Results go to ``benchmarks/results/rowwise_breadth.json``.
 
-Run: ``python benchmarks/rowwise_breadth.py [--repeat R] [--sizes 256,4096] [--total-log2 20]
+Run: ``python benchmarks/rowwise/breadth.py [--repeat R] [--sizes 256,4096] [--total-log2 20]
 [--threads T]``.
 """
 

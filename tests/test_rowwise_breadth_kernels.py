@@ -1,4 +1,4 @@
-"""Row-wise Numba kernels of the issue-15 breadth maps (funclib.kernels.rowwise_breadth).
+"""Row-wise Numba kernels of the issue-15 breadth maps (funclib.kernels.rowwise.breadth).
 
 Values against the 50-digit mpmath references of :func:`funclib.rowwise.mp_reference` (written
 from the definitions, independent of the kernels' scaled float64 algorithms), in ULPs of the
@@ -21,8 +21,13 @@ import pytest
 
 from funclib import registry
 from funclib.kernels import rowwise as rw
-from funclib.kernels import (rowwise_counted, rowwise_layout, rowwise_scale, rowwise_select, rowwise_softmaxima,
-                             rowwise_weighted, rowwise_zscore)
+from funclib.kernels.rowwise import counted as rowwise_counted
+from funclib.kernels.rowwise import layout as rowwise_layout
+from funclib.kernels.rowwise import scale as rowwise_scale
+from funclib.kernels.rowwise import select as rowwise_select
+from funclib.kernels.rowwise import softmaxima as rowwise_softmaxima
+from funclib.kernels.rowwise import weighted as rowwise_weighted
+from funclib.kernels.rowwise import zscore as rowwise_zscore
 from funclib.rowwise import evaluate, jacobian, mp_reference
 
 try:

@@ -11,7 +11,7 @@ Derivatives: JVP and VJP against central finite differences, against each other
 (:math:`\\langle u, J v\\rangle = \\langle J^\\top u, v\\rangle`), against the closed-form
 Jacobians of :func:`funclib.rowwise.jacobian` and against PyTorch/entmax autograd.
 Plumbing: axes, strides, mask broadcasting, parallel == serial bitwise, determinism, errors.
-The vectorizable exponential of :mod:`funclib.kernels.rowwise_math` is checked in ULPs against
+The vectorizable exponential of :mod:`funclib.kernels.rowwise.scalar_math` is checked in ULPs against
 mpmath over its whole range.
 """
 
@@ -26,7 +26,10 @@ import numpy as np
 import pytest
 
 from funclib.kernels import rowwise as rw
-from funclib.kernels import rowwise_layout, rowwise_math, rowwise_softmax, rowwise_sparse
+from funclib.kernels.rowwise import layout as rowwise_layout
+from funclib.kernels.rowwise import scalar_math as rowwise_math
+from funclib.kernels.rowwise import softmax_family as rowwise_softmax
+from funclib.kernels.rowwise import sparse as rowwise_sparse
 from funclib.rowwise import evaluate, jacobian, mp_reference
 
 # The frameworks are second checks only: without them the Numba/mpmath checks still run.
@@ -607,7 +610,7 @@ def test_errors_name_the_function_and_argument(bad, err):
 def test_exp_sum_loop_is_simd(tmp_path):
     code = textwrap.dedent("""
         import numpy as np, re
-        from funclib.kernels import rowwise_reduce as R
+        from funclib.kernels.rowwise import reduce as R
         x = np.ones(256, np.float32); d = np.ones(1, bool); one = np.float32(1)
         R._sum_exp_blk(x, d, False, one, one)
         asm = R._sum_exp_blk.inspect_asm(R._sum_exp_blk.signatures[0])

@@ -4,7 +4,7 @@ The functions mirror :mod:`funclib.kernels.rowwise` (same names, arguments, conv
 closed-form Jacobian products) and add ``stream`` and ``path``:
 
 * NumPy inputs: any shape and ``axis`` (laid out as ``(rows, n)`` by
-  :func:`funclib.kernels.rowwise_layout.as_rows`), copied to the device and back;
+  :func:`funclib.kernels.rowwise.layout.as_rows`), copied to the device and back;
 * device inputs (``__cuda_array_interface__``: Numba, CuPy, PyTorch CUDA tensors): C-contiguous,
   normalized over the last axis, used without a copy; the result is a Numba device array of
   the same shape (``mask`` may be a host or device boolean array of the input's shape, or a
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cuda_kernel import as_device, is_device_array, require_cuda
-from .rowwise_layout import as_rows, check_scalar
+from .rowwise.layout import as_rows, check_scalar
 
 __all__ = [
     "WARP_MAX_N",
@@ -313,7 +313,7 @@ def softpick(x, axis: int = -1, *, mask=None, eps: float = 1e-8, path: str = "au
 
 
 def softpick_jvp(x, v, axis: int = -1, *, mask=None, eps: float = 1e-8, path="auto", stream=None):
-    """JVP of softpick (closed form of :mod:`funclib.kernels.rowwise_softpick`)."""
+    """JVP of softpick (closed form of :mod:`funclib.kernels.rowwise.softpick_family`)."""
     return _softpick("softpick_jvp", x, v, "v", axis, mask, eps, 1, path, stream)
 
 

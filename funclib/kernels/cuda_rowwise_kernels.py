@@ -34,10 +34,10 @@ sparsemax / α-entmax
     :math:`f(\tau) = \sum [z_i-\tau]_+^{1/(\alpha-1)} - 1` until no :math:`z_i` lies strictly
     inside the bracket (the support is then known), then the exact support pass: Newton from
     the left end (monotone, since :math:`f` is convex and decreasing; for sparsemax one step
-    gives :math:`\tau = (\sum_S z - 1)/|S|`), as :mod:`funclib.kernels.rowwise_sparse`.
+    gives :math:`\tau = (\sum_S z - 1)/|S|`), as :mod:`funclib.kernels.rowwise.sparse`.
 softpick
     :math:`y_i = \mathrm{ReLU}(e^{x_i}-1)/(\sum_j |e^{x_j}-1| + \epsilon)` with the max shift of
-    :mod:`funclib.kernels.rowwise_softpick` (float64 arithmetic).
+    :mod:`funclib.kernels.rowwise.softpick_family` (float64 arithmetic).
 
 Conventions are those of the CPU kernels (masked entries 0 / ``-inf``, fully masked rows zeros
 / ``-inf``, NaN rows NaN).

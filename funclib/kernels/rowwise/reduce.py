@@ -2,14 +2,14 @@
 
 LLVM vectorizes a floating-point sum only when it may reassociate it, so each accumulation
 loop lives in its own small function compiled with ``fastmath={"reassoc"}``; the element
-math those loops call (:func:`~funclib.kernels.rowwise_math.vexp_sub`, ...) is compiled
+math those loops call (:func:`~funclib.kernels.rowwise.scalar_math.vexp_sub`, ...) is compiled
 separately without that flag, so reassociation never reaches it. Each inner block of
 ``SUM_BLOCK`` elements is summed in the input dtype (full SIMD width; every lane adds only a
 few terms) and the block sums are added in float64. The summation order is fixed by the compiled code (vector
 width and interleave chosen for the machine), so a given machine and build always returns
 the same bits, whatever the thread count.
 
-Maxima use ``llvm.maximum`` (:func:`~funclib.kernels.rowwise_math.fmaximum`), which
+Maxima use ``llvm.maximum`` (:func:`~funclib.kernels.rowwise.scalar_math.fmaximum`), which
 propagates NaN and vectorizes without fast-math flags.
 
 Masks are boolean rows; ``has_mask=False`` ignores the mask argument (callers pass a dummy).
@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_math import exp_reduce, exp2i, fmaximum, vexp_sub
+from funclib.kernels.rowwise.scalar_math import exp_reduce, exp2i, fmaximum, vexp_sub
 
 __all__ = [
     "JIT",

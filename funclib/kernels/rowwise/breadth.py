@@ -8,7 +8,7 @@ entries). A ``-inf`` input is a masked entry. The maps and their conventions are
 entries of the same id (``catalog/normalizer/breadth_*.toml``, ``catalog/gated/breadth_moe.toml``,
 ``breadth_adaptive_softmax.toml``); most use the mask rule ``remove`` (masked entries leave the
 sums and ``n``); ``sparsegen_lin``, ``hardmax``, the soft maxima and the three compositions of
-:mod:`funclib.kernels.rowwise_routers` use ``limit`` (a masked entry acts as :math:`-\\infty`).
+:mod:`funclib.kernels.rowwise.routers` use ``limit`` (a masked entry acts as :math:`-\\infty`).
 
 ============================  =================================================  ========  ================
 map                           definition                                         masked    kernel
@@ -44,10 +44,10 @@ cotangent per row and returns :math:`u\\,\\nabla` of the input's shape.
 Fully masked rows give the masked value everywhere (zeros; ``-inf`` for log_stablemax); a kept
 NaN gives NaN at the kept entries, and so does ``+inf`` except where the map has a limit there
 (the ReLU attentions and soft maxima: ``+inf``; k-WTA and hardmax: a winner; the sigmoid gate:
-:math:`s = 1`). The kernels are in :mod:`funclib.kernels.rowwise_weighted`,
-:mod:`funclib.kernels.rowwise_scale`, :mod:`funclib.kernels.rowwise_counted`,
-:mod:`funclib.kernels.rowwise_select`, :mod:`funclib.kernels.rowwise_softmaxima` and
-:mod:`funclib.kernels.rowwise_zscore`; the compositions in :mod:`funclib.kernels.rowwise_routers`;
+:math:`s = 1`). The kernels are in :mod:`funclib.kernels.rowwise.weighted`,
+:mod:`funclib.kernels.rowwise.scale`, :mod:`funclib.kernels.rowwise.counted`,
+:mod:`funclib.kernels.rowwise.select`, :mod:`funclib.kernels.rowwise.softmaxima` and
+:mod:`funclib.kernels.rowwise.zscore`; the compositions in :mod:`funclib.kernels.rowwise.routers`;
 ``docs/rowwise-kernels.md`` has the algorithms, accuracy and speed.
 """
 
@@ -55,14 +55,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from funclib.kernels import rowwise_scale as _sc
-from funclib.kernels import rowwise_sparse as _sx
-from funclib.kernels import rowwise_weighted as _wt
-from funclib.kernels.rowwise_layout import as_rows, check_scalar
-from funclib.kernels.rowwise_breadth_stats import *  # noqa: F401,F403 - re-exported
-from funclib.kernels.rowwise_breadth_stats import __all__ as _STATS_ALL
-from funclib.kernels.rowwise_routers import *  # noqa: F401,F403 - compositions, re-exported
-from funclib.kernels.rowwise_routers import __all__ as _ROUTERS_ALL
+from funclib.kernels.rowwise import scale as _sc
+from funclib.kernels.rowwise import sparse as _sx
+from funclib.kernels.rowwise import weighted as _wt
+from funclib.kernels.rowwise.layout import as_rows, check_scalar
+from funclib.kernels.rowwise.breadth_stats import *  # noqa: F401,F403 - re-exported
+from funclib.kernels.rowwise.breadth_stats import __all__ as _STATS_ALL
+from funclib.kernels.rowwise.routers import *  # noqa: F401,F403 - compositions, re-exported
+from funclib.kernels.rowwise.routers import __all__ as _ROUTERS_ALL
 
 __all__ = [
     "stablemax", "stablemax_jvp", "stablemax_vjp",

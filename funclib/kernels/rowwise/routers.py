@@ -1,9 +1,9 @@
 r"""Row-wise maps of issue 15 that are compositions of existing kernels: routers and adaptive softmax.
 
-Each map is the softmax kernel of :mod:`funclib.kernels.rowwise_softmax` and/or a selection
-kernel of :mod:`funclib.kernels.rowwise_select` (k-WTA's quickselect, which writes a second row at
+Each map is the softmax kernel of :mod:`funclib.kernels.rowwise.softmax_family` and/or a selection
+kernel of :mod:`funclib.kernels.rowwise.select` (k-WTA's quickselect, which writes a second row at
 the selected entries; the DeepSeek-V3 gate fused with its sigmoid and renormalization) or the
-adaptive-temperature kernel of :mod:`funclib.kernels.rowwise_softmaxima`, plus float64 NumPy for
+adaptive-temperature kernel of :mod:`funclib.kernels.rowwise.softmaxima`, plus float64 NumPy for
 the derivative products. The
 calling conventions are those of :mod:`funclib.kernels.rowwise`; the definitions are the catalog
 entries of the same id (``catalog/gated/breadth_moe.toml``, ``breadth_adaptive_softmax.toml``),
@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from funclib.kernels import rowwise_select as _se
-from funclib.kernels import rowwise_softmax as _sm
-from funclib.kernels import rowwise_softmaxima as _mx
-from funclib.kernels.rowwise_layout import Rows, as_rows, check_scalar
+from funclib.kernels.rowwise import select as _se
+from funclib.kernels.rowwise import softmax_family as _sm
+from funclib.kernels.rowwise import softmaxima as _mx
+from funclib.kernels.rowwise.layout import Rows, as_rows, check_scalar
 
 __all__ = [
     "softmax_then_topk", "softmax_then_topk_jvp", "softmax_then_topk_vjp",
@@ -246,7 +246,7 @@ def adaptive_temperature_softmax(x, axis: int = -1, *, mask=None) -> np.ndarray:
 
     :math:`\\beta = \\max(p(H), 1)` if :math:`H > 0.5` else 1, with :math:`H` the entropy of
     :math:`\\mathrm{softmax}(x)` over the kept entries and :math:`p` =
-    :data:`ADAPTIVE_TEMPERATURE_POLY`. One kernel (:func:`funclib.kernels.rowwise_softmaxima.adaptive_row`)
+    :data:`ADAPTIVE_TEMPERATURE_POLY`. One kernel (:func:`funclib.kernels.rowwise.softmaxima.adaptive_row`)
     computes :math:`H` from the two exponential sums and then the softmax of
     :math:`\\beta(x - \\max x)`, in float64; the output is rounded once. Other parameters are those of :func:`softmax_then_topk` (without ``k``).
     """

@@ -14,7 +14,7 @@ for both is ``limit``, so a masked (``-inf``) entry adds :math:`e^{-\\infty} = 0
 still counts in mellowmax's :math:`1/N`.
 
 Numerics (float64 for both input dtypes, the result rounded once): :math:`S` and the weighted
-sum use the vectorizable exponential of :mod:`funclib.kernels.rowwise_math`; where
+sum use the vectorizable exponential of :mod:`funclib.kernels.rowwise.scalar_math`; where
 :math:`S/N \\in (1/2, 3/2)` mellowmax evaluates
 :math:`\\log(S/N) = \\mathrm{log1p}\\bigl((\\sum_j \\mathrm{expm1}(\\omega(x_j - m)))/N\\bigr)` (a sum of
 terms of one sign), which keeps small :math:`\\omega` accurate, and :math:`\\log S - \\log N`
@@ -39,11 +39,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_math import vexp
-from funclib.kernels.rowwise_reduce import JIT, JIT_PARALLEL, JIT_SUM, fill
-from funclib.kernels.rowwise_weighted import row_extremes
+from funclib.kernels.rowwise.scalar_math import vexp
+from funclib.kernels.rowwise.reduce import JIT, JIT_PARALLEL, JIT_SUM, fill
+from funclib.kernels.rowwise.weighted import row_extremes
 
 __all__ = ["KINDS", "softmaximum_row", "softmaximum_grad_row", "softmaximum_serial", "softmaximum_parallel",
            "softmaximum_grad_serial", "softmaximum_grad_parallel", "ADAPTIVE_TEMPERATURE_POLY", "adaptive_row",

@@ -40,10 +40,10 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from . import coefficients as _coefficients
-from .intrinsics import fma
+from .. import coefficients as _coefficients
+from ..intrinsics import fma
 
 __all__ = [
     "exp2i",

@@ -11,7 +11,7 @@ entries and :math:`z_i = (x_i - \mu)/\sigma` (``kind`` from :data:`KINDS`):
   ST-MoE router ``z_loss``): :math:`y_i = \mathrm{softplus}(a(b - z_i))/a`, with
   :math:`J_{ij} = -r_i(\delta_{ij} - 1/n - z_i z_j/n)/\sigma`, :math:`r_i = \mathrm{sigmoid}(a(b - z_i))`.
 
-Mean and deviation come from :func:`funclib.kernels.rowwise_scale.scale_state` with
+Mean and deviation come from :func:`funclib.kernels.rowwise.scale.scale_state` with
 :math:`\epsilon = 0` (exact powers of two keep rows near ``finfo.max`` finite); the sigmoid
 branches on the sign and softplus is :math:`\max(t, 0) + \mathrm{log1p}(e^{-|t|})` (libm, float64
 for both input dtypes, the output rounded once).
@@ -29,10 +29,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_reduce import JIT, JIT_PARALLEL, fill
-from funclib.kernels.rowwise_scale import STANDARDIZE, scale_state
+from funclib.kernels.rowwise.reduce import JIT, JIT_PARALLEL, fill
+from funclib.kernels.rowwise.scale import STANDARDIZE, scale_state
 
 __all__ = ["KINDS", "zscore_row", "zscore_product_row", "zscore_serial", "zscore_parallel",
            "zscore_product_serial", "zscore_product_parallel"]

@@ -16,7 +16,7 @@ Chakraborty 2018, arXiv:1804.02051.) The kink
 convention is the catalog's: the derivative of :math:`\\max(t, 0)` at 0 is 0.
 
 Float64 for both input dtypes, the output rounded once; the mean is
-:func:`funclib.kernels.rowwise_scale.kept_mean` (scaled, no overflow). Conventions (mask rule
+:func:`funclib.kernels.rowwise.scale.kept_mean` (scaled, no overflow). Conventions (mask rule
 ``remove``): masked and ``-inf`` entries get 0 and leave ``n`` and the mean; a row with no kept
 entry gives zeros; a kept NaN gives NaN at the kept entries; a kept ``+inf`` gives ``+inf`` there
 for the two attention maps (they are elementwise given ``n``) and NaN at the kept entries for
@@ -28,11 +28,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_reduce import JIT, JIT_PARALLEL, JIT_SUM, fill
-from funclib.kernels.rowwise_scale import kept_mean
-from funclib.kernels.rowwise_weighted import row_extremes
+from funclib.kernels.rowwise.reduce import JIT, JIT_PARALLEL, JIT_SUM, fill
+from funclib.kernels.rowwise.scale import kept_mean
+from funclib.kernels.rowwise.weighted import row_extremes
 
 __all__ = ["KINDS", "counted_row", "counted_product_row", "counted_serial", "counted_parallel",
            "counted_product_serial", "counted_product_parallel"]

@@ -51,10 +51,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_math import exp_reduce, log2e, scale_pow2, sub_n_ln2, vexp, vexp_sub
-from funclib.kernels.rowwise_reduce import (
+from funclib.kernels.rowwise.scalar_math import exp_reduce, log2e, scale_pow2, sub_n_ln2, vexp, vexp_sub
+from funclib.kernels.rowwise.reduce import (
     JIT,
     JIT_PARALLEL,
     count_kept,
@@ -180,7 +180,7 @@ def softmax_row_two(x, mk, has_mask, c, log, out):
     n = x.shape[0]
     dt = x.dtype.type
     f32 = x.itemsize == 4
-    limit = dt(32768.0) if f32 else dt(1048576.0)  # rowwise_math.TWO_PASS_LIMIT
+    limit = dt(32768.0) if f32 else dt(1048576.0)  # scalar_math.TWO_PASS_LIMIT
     margin = dt(110.0) if f32 else dt(800.0)
     floor = -(limit + margin)
     ninf = dt(-np.inf)

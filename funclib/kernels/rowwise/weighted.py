@@ -31,7 +31,7 @@ is a normal number (absolute error about one ULP of 1 near 0, as log-softmax) an
 cancellation.
 
 Masks: ``mk`` is the row's boolean mask when ``has_mask``, else the layout's dummy
-(:func:`funclib.kernels.rowwise_layout.as_rows`, one ``True``); every loop reads
+(:func:`funclib.kernels.rowwise.layout.as_rows`, one ``True``); every loop reads
 ``mk[i if has_mask else 0]`` (the same in the other breadth kernel modules).
 
 Conventions (the catalog entries' mask rule ``remove``): masked and ``-inf`` entries are left
@@ -55,10 +55,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_math import fmaximum, fminimum
-from funclib.kernels.rowwise_reduce import JIT, JIT_PARALLEL, JIT_SUM, fill
+from funclib.kernels.rowwise.scalar_math import fmaximum, fminimum
+from funclib.kernels.rowwise.reduce import JIT, JIT_PARALLEL, JIT_SUM, fill
 
 __all__ = [
     "KINDS",

@@ -42,10 +42,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_reduce import JIT, JIT_PARALLEL, JIT_SUM, fill
-from funclib.kernels.rowwise_weighted import pow2_scale, row_extremes
+from funclib.kernels.rowwise.reduce import JIT, JIT_PARALLEL, JIT_SUM, fill
+from funclib.kernels.rowwise.weighted import pow2_scale, row_extremes
 
 __all__ = [
     "KINDS",

@@ -66,9 +66,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.rowwise_reduce import JIT, JIT_PARALLEL, JIT_SUM, count_kept, fill, masked_max
+from funclib.kernels.rowwise.reduce import JIT, JIT_PARALLEL, JIT_SUM, count_kept, fill, masked_max
 
 __all__ = [
     "KINDS",

@@ -1,22 +1,22 @@
-"""Public API of the issue-15 maps driven by row statistics (re-exported by ``rowwise_breadth``).
+"""Public API of the issue-15 maps driven by row statistics (re-exported by :mod:`funclib.kernels.rowwise.breadth`).
 
-The count and mean (ReLU attentions, AB-ReLU: :mod:`funclib.kernels.rowwise_counted`), order
-statistics (k-WTA, hardmax, ev-softmax's support: :mod:`funclib.kernels.rowwise_select`), soft
-maxima (mellowmax, Boltzmann operator: :mod:`funclib.kernels.rowwise_softmaxima`) and z-scores
-(ASH, classification Z-loss: :mod:`funclib.kernels.rowwise_zscore`). Conventions and the summary
-table: :mod:`funclib.kernels.rowwise_breadth`.
+The count and mean (ReLU attentions, AB-ReLU: :mod:`funclib.kernels.rowwise.counted`), order
+statistics (k-WTA, hardmax, ev-softmax's support: :mod:`funclib.kernels.rowwise.select`), soft
+maxima (mellowmax, Boltzmann operator: :mod:`funclib.kernels.rowwise.softmaxima`) and z-scores
+(ASH, classification Z-loss: :mod:`funclib.kernels.rowwise.zscore`). Conventions and the summary
+table: :mod:`funclib.kernels.rowwise.breadth`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from funclib.kernels import rowwise_counted as _ct
-from funclib.kernels import rowwise_select as _se
-from funclib.kernels import rowwise_softmax as _sm
-from funclib.kernels import rowwise_softmaxima as _mx
-from funclib.kernels import rowwise_zscore as _zs
-from funclib.kernels.rowwise_layout import as_rows, check_scalar
+from funclib.kernels.rowwise import counted as _ct
+from funclib.kernels.rowwise import select as _se
+from funclib.kernels.rowwise import softmax_family as _sm
+from funclib.kernels.rowwise import softmaxima as _mx
+from funclib.kernels.rowwise import zscore as _zs
+from funclib.kernels.rowwise.layout import as_rows, check_scalar
 
 __all__ = [
     "relu_seqlen_attention", "relu_seqlen_attention_jvp", "relu_seqlen_attention_vjp",
@@ -57,7 +57,7 @@ def relu_seqlen_attention(x, axis: int = -1, *, mask=None) -> np.ndarray:
     """ReLU attention weights divided by the sequence length (Wortsman et al. 2023): :math:`\\max(x_i, 0)/n`.
 
     ``n`` counts the kept entries (under a causal mask, the prefix length). Parameters are
-    those of :func:`~funclib.kernels.rowwise_breadth.stablemax`.
+    those of :func:`~funclib.kernels.rowwise.breadth.stablemax`.
     """
     return _counted("relu_seqlen_attention", "relu_seqlen_attention", x, axis, mask)
 
@@ -75,7 +75,7 @@ def relu_seqlen_attention_vjp(x, u, axis: int = -1, *, mask=None) -> np.ndarray:
 def relu2_attention(x, axis: int = -1, *, mask=None) -> np.ndarray:
     """Squared-ReLU attention weights (Hua et al. 2022): :math:`\\max(x_i/n, 0)^2`, ``n`` the kept entries.
 
-    Parameters are those of :func:`~funclib.kernels.rowwise_breadth.stablemax`.
+    Parameters are those of :func:`~funclib.kernels.rowwise.breadth.stablemax`.
     """
     return _counted("relu2_attention", "relu2_attention", x, axis, mask)
 
@@ -93,7 +93,7 @@ def relu2_attention_vjp(x, u, axis: int = -1, *, mask=None) -> np.ndarray:
 def ab_relu(x, axis: int = -1, *, mask=None) -> np.ndarray:
     """Average-Biased ReLU (Dubey & Chakraborty 2018): :math:`\\max(x_i - \\mu, 0)`, :math:`\\mu` the row mean.
 
-    The mean is over the kept entries. Parameters are those of :func:`~funclib.kernels.rowwise_breadth.stablemax`.
+    The mean is over the kept entries. Parameters are those of :func:`~funclib.kernels.rowwise.breadth.stablemax`.
     """
     return _counted("ab_relu", "ab_relu", x, axis, mask)
 
@@ -135,7 +135,7 @@ def kwta(x, k: int = 8, axis: int = -1, *, mask=None) -> np.ndarray:
 
     Ties at the k-th largest value are all kept; rows with at most ``k`` kept entries are
     unchanged. ``k`` is an integer >= 1 (catalog default 8). Other parameters are those of
-    :func:`~funclib.kernels.rowwise_breadth.stablemax`.
+    :func:`~funclib.kernels.rowwise.breadth.stablemax`.
     """
     return _kwta("kwta", x, None, "", k, axis, mask)
 
@@ -153,7 +153,7 @@ def kwta_vjp(x, u, k: int = 8, axis: int = -1, *, mask=None) -> np.ndarray:
 def hardmax(x, axis: int = -1, *, mask=None) -> np.ndarray:
     """Hardmax: :math:`[x_i = \\max x]/\\#\\{j: x_j = \\max x\\}` (ties share the mass, ONNX ``Hardmax`` otherwise).
 
-    Parameters are those of :func:`~funclib.kernels.rowwise_breadth.stablemax`.
+    Parameters are those of :func:`~funclib.kernels.rowwise.breadth.stablemax`.
     """
     r = as_rows("hardmax", x, axis, mask)
     out = r.empty()
@@ -194,8 +194,8 @@ def ev_softmax(x, axis: int = -1, *, mask=None) -> np.ndarray:
     """ev-softmax (Chen et al. 2021): softmax over the entries :math:`x_i \\ge \\bar x`, 0 elsewhere.
 
     :math:`\\bar x` is the mean of the kept entries; the support is decided exactly (see
-    :mod:`funclib.kernels.rowwise_select`), the softmax is the three-pass kernel with the support
-    as its mask. Other parameters are those of :func:`~funclib.kernels.rowwise_breadth.stablemax`.
+    :mod:`funclib.kernels.rowwise.select`), the softmax is the three-pass kernel with the support
+    as its mask. Other parameters are those of :func:`~funclib.kernels.rowwise.breadth.stablemax`.
     """
     r, _, y = _ev_rows("ev_softmax", x, axis, mask)
     return r.restore(y)
@@ -343,7 +343,7 @@ def ash(x, alpha: float = 1.0, z: float = 0.0, axis: int = -1, *, mask=None) -> 
 
     :math:`\\mu`, :math:`\\sigma`: mean and population standard deviation of the kept entries;
     ``alpha > 0`` (default 1), ``z`` real (default 0; ``z`` > 0 keeps fewer entries). Other
-    parameters are those of :func:`~funclib.kernels.rowwise_breadth.stablemax`.
+    parameters are those of :func:`~funclib.kernels.rowwise.breadth.stablemax`.
     """
     return _zscore("ash", "ash", x, alpha, z, ("alpha", "z"), axis, mask)
 
@@ -366,7 +366,7 @@ def z_loss_classification(x, a: float = 1.0, b: float = 0.0, axis: int = -1, *, 
 
     :math:`z_i = (x_i - \\mu)/\\sigma`, mean and population deviation of the kept entries.
     Not the ST-MoE router loss ``z_loss``. ``a > 0`` (default 1), ``b`` real (default 0); a
-    constant row gives NaN (0/0). Other parameters are those of :func:`~funclib.kernels.rowwise_breadth.stablemax`.
+    constant row gives NaN (0/0). Other parameters are those of :func:`~funclib.kernels.rowwise.breadth.stablemax`.
     """
     return _zscore("z_loss_classification", "z_loss_classification", x, a, b, ("a", "b"), axis, mask)
 

@@ -6,7 +6,7 @@
   median of three), O(n) expected. The Jacobian is :math:`\\mathrm{diag}(\\text{kept})` (locally constant selection).
 * :func:`gate_row` -- the DeepSeek-V3 sigmoid top-k gate (selection of the ``k`` largest
   :math:`s_i + b_i`, :math:`s = \\mathrm{sigmoid}(x)`, then :math:`s` renormalized over it), fused
-  (see :mod:`funclib.kernels.rowwise_routers` for the definition and conventions).
+  (see :mod:`funclib.kernels.rowwise.routers` for the definition and conventions).
 * :func:`hardmax_row` -- :math:`y_i = [x_i = \\max x]/\\#\\{j : x_j = \\max x\\}` (ONNX ``Hardmax``
   with ties shared equally, the catalog's convention); its Jacobian is 0.
 * :func:`ev_support_row` -- ev-softmax's support (Chen et al. 2021): the kept entries with
@@ -25,12 +25,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from . import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
+from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
 from funclib.kernels.intrinsics import fma
-from funclib.kernels.rowwise_math import vexp
-from funclib.kernels.rowwise_reduce import JIT, JIT_PARALLEL, fill
-from funclib.kernels.rowwise_weighted import pow2_scale, row_extremes
+from funclib.kernels.rowwise.scalar_math import vexp
+from funclib.kernels.rowwise.reduce import JIT, JIT_PARALLEL, fill
+from funclib.kernels.rowwise.weighted import pow2_scale, row_extremes
 
 __all__ = ["kth_largest", "kwta_row", "kwta_serial", "kwta_parallel", "gate_row", "gate_serial", "gate_parallel", "hardmax_row", "hardmax_serial",
            "hardmax_parallel", "ev_support_row", "ev_support_serial", "ev_support_parallel"]

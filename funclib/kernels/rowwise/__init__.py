@@ -22,14 +22,14 @@ issue-15 breadth maps    see below                    see below            see b
 The issue-15 breadth maps (StableMax, Log-StableMax, Taylor and spherical softmax, L2/RMS
 normalization, standardization, sparsegen-lin, the ReLU attentions, AB-ReLU, k-WTA, hardmax,
 ev-softmax, mellowmax, the Boltzmann operator) are defined in
-:mod:`funclib.kernels.rowwise_breadth` (definitions, conventions) and re-exported here.
+:mod:`funclib.kernels.rowwise.breadth` (definitions, conventions) and re-exported here.
 
 Derivatives come from the closed-form Jacobians: ``*_jvp(x, v)`` returns :math:`J v` and
 ``*_vjp(x, u)`` returns :math:`J^\\top u` (tangent/cotangent of the input's shape; 0 at masked
 entries). Where the Jacobian depends on the output only, ``y=`` reuses a forward result.
 
 Kernels are compiled by Numba on first use and cached on disk (``cache=True``); rows are
-processed in parallel (``prange``) above :data:`~funclib.kernels.rowwise_layout.PARALLEL_MIN_ELEMENTS`
+processed in parallel (``prange``) above :data:`~funclib.kernels.rowwise.layout.PARALLEL_MIN_ELEMENTS`
 elements, deterministically. See ``docs/rowwise-kernels.md`` for algorithms, accuracy and
 speed.
 """
@@ -40,12 +40,12 @@ import math
 
 import numpy as np
 
-from funclib.kernels import rowwise_softmax as _sm
-from funclib.kernels import rowwise_softpick as _sp
-from funclib.kernels import rowwise_sparse as _sx
-from funclib.kernels.rowwise_breadth import *  # noqa: F401,F403 - re-exported (issue-15 maps)
-from funclib.kernels.rowwise_breadth import __all__ as _BREADTH_ALL
-from funclib.kernels.rowwise_layout import Rows, as_rows, check_scalar
+from funclib.kernels.rowwise import softmax_family as _sm
+from funclib.kernels.rowwise import softpick_family as _sp
+from funclib.kernels.rowwise import sparse as _sx
+from funclib.kernels.rowwise.breadth import *  # noqa: F401,F403 - re-exported (issue-15 maps)
+from funclib.kernels.rowwise.breadth import __all__ as _BREADTH_ALL
+from funclib.kernels.rowwise.layout import Rows, as_rows, check_scalar
 
 __all__ = [
     "SOFTMAX_ALGORITHMS",
@@ -75,9 +75,9 @@ __all__ = [
     *_BREADTH_ALL,
 ]
 
-#: Softmax algorithms (see :mod:`funclib.kernels.rowwise_softmax`).
+#: Softmax algorithms (see :mod:`funclib.kernels.rowwise.softmax_family`).
 SOFTMAX_ALGORITHMS = tuple(_sm.ALGORITHMS)
-#: Sparsemax algorithms (see :mod:`funclib.kernels.rowwise_sparse`).
+#: Sparsemax algorithms (see :mod:`funclib.kernels.rowwise.sparse`).
 SPARSEMAX_ALGORITHMS = ("condat", "sort")
 
 
