@@ -550,14 +550,15 @@ class Entry:
         return relax_entry(self, l, u, variant=variant, params=params, lower_slope=lower_slope)
 
     def kernel(self, *, dtype="float64", outputs=("value", "derivative"), params=None, variant=None,
-               accuracy="fast", wrt=None, target="cpu"):
+               accuracy="fast", wrt=None, target="cpu", rewrite_search=None):
         """Compiled CPU kernel ``k(x, out=None, upstream=None, **params)`` fusing ``outputs``
         (``value``, ``derivative``, ``grad_params``); ``target="cuda"`` gives the CUDA kernel of
-        the same generated code; see :func:`funclib.kernels.entry_kernel`."""
+        the same generated code; ``rewrite_search=True`` opts a catalog entry into the rewrite
+        search (user formulas have it by default); see :func:`funclib.kernels.entry_kernel`."""
         from .kernels import entry_kernel
 
         return entry_kernel(self, dtype=dtype, outputs=outputs, params=params, variant=variant,
-                            accuracy=accuracy, wrt=wrt, target=target)
+                            accuracy=accuracy, wrt=wrt, target=target, rewrite_search=rewrite_search)
 
     def ufunc(self, *, dtype="float64", outputs=("value",), params=None, variant=None,
               accuracy="fast", param_inputs=False):

@@ -216,8 +216,10 @@ def test_errors_are_json_under_json(capsys):
     assert main(["show", "nosuch", "--json"]) == 2
     captured = capsys.readouterr()
     error = json.loads(captured.out)["error"]
-    assert error == {"kind": "error", "message": "unknown function 'nosuch'", "exit_code": 2}
-    assert captured.err.strip() == "funclib: error: unknown function 'nosuch'"
+    # the message may go on with suggestions ("did you mean hosc?"): the catalog decides those
+    assert error["kind"] == "error" and error["exit_code"] == 2
+    assert error["message"].startswith("unknown function 'nosuch'")
+    assert captured.err.strip() == f"funclib: error: {error['message']}"
 
 
 def test_kernel_bench_uses_default_parameters(capsys):
@@ -439,10 +441,12 @@ def test_gamma_and_loggamma_kernels_have_their_derivatives():
     np.testing.assert_allclose(dy, scipy_special.digamma(x[:5]), rtol=1e-13, atol=4e-16)
     y, dy = funclib.compile("gamma(x)", dtype="float64")(x)
     np.testing.assert_allclose(dy, scipy_special.gamma(x) * scipy_special.digamma(x), rtol=1e-12, atol=1e-15)
-    from funclib.kernels.printer import KernelError
-
-    with pytest.raises(KernelError, match="float32"):
-        funclib.compile("loggamma(x)", dtype="float32")
+    # float32 kernels evaluate the gamma functions in double and round once (libm has no
+    # float32 gamma): within a float32 rounding of the double result
+    y32, dy32 = funclib.compile("loggamma(x)", dtype="float32")(x[:5].astype(np.float32))
+    x32 = x[:5].astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(y32, scipy_special.gammaln(x32), rtol=2e-7, atol=1e-7)
+    np.testing.assert_allclose(dy32, scipy_special.digamma(x32), rtol=2e-7, atol=1e-7)
 
 
 def test_out_of_memory_solver_keeps_the_certified_closed_form_bound(monkeypatch):

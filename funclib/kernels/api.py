@@ -83,6 +83,7 @@ def compile(  # noqa: A001 - the natural name; shadows the builtin only inside t
     wrt: Sequence[str] | None = None,
     name: str = "formula",
     target: str = "cpu",
+    rewrite_search: bool = True,
 ) -> Kernel:
     """Compile a formula into a fused CPU kernel ``k(x, out=None, upstream=None, **params)``.
 
@@ -110,6 +111,10 @@ def compile(  # noqa: A001 - the natural name; shadows the builtin only inside t
         ``cuda``: the same generated code as CUDA kernels
         (:class:`funclib.kernels.cuda_kernel.CudaKernel`; needs numba-cuda and a GPU, or
         ``NUMBA_ENABLE_CUDASIM=1``; see ``docs/cuda.md``).
+    rewrite_search : bool
+        Search for more accurate forms of outputs that miss the ULP target
+        (:mod:`funclib.kernels.rewrite_search`, a few seconds at most per output, once: the
+        outcome is cached with the kernel and listed in its module's ``REWRITES``).
 
     Returns
     -------
@@ -144,11 +149,19 @@ def compile(  # noqa: A001 - the natural name; shadows the builtin only inside t
         dtype=_dtype_name(dtype),
         outputs=_outputs(outputs),
         accuracy=_accuracy(accuracy),
+        rewrite_search=bool(rewrite_search),
     )
     return _build(spec, target=target)
 
 
-def _entry_spec(entry, *, dtype, outputs, params, variant, accuracy, wrt, baked=False) -> tuple[KernelSpec, dict, callable]:
+def _user_formula(entry) -> bool:
+    """Whether ``entry`` is a user's formula (:meth:`funclib.Entry.from_formula`, id ``formula``)
+    rather than a catalog entry."""
+    return entry.id == "formula"
+
+
+def _entry_spec(entry, *, dtype, outputs, params, variant, accuracy, wrt, baked=False,
+                rewrite_search=None) -> tuple[KernelSpec, dict, callable]:
     if entry.kind != "elementwise":
         raise KernelError(f"entry {entry.id!r} is {entry.kind}; elementwise kernels need an elementwise entry")
     known = entry.all_params(variant)
@@ -180,6 +193,7 @@ def _entry_spec(entry, *, dtype, outputs, params, variant, accuracy, wrt, baked=
         variant=variant,
         baked=tuple((n, values[n]) for n in names) if baked else (),
         conventions=conventions,
+        rewrite_search=_user_formula(entry) if rewrite_search is None else bool(rewrite_search),
         param_info=tuple((n, known[n]) for n in names),
     )
 
@@ -199,15 +213,19 @@ def entry_kernel(
     accuracy: str = "fast",
     wrt: Sequence[str] | None = None,
     target: str = "cpu",
+    rewrite_search: bool | None = None,
 ) -> Kernel:
     """The kernel of a catalog entry (see :meth:`funclib.Entry.kernel`).
 
     ``params`` become the kernel's defaults (range-checked); every call may override them.
     ``grad_params`` differentiates the entry's trainable parameters unless ``wrt`` says
     otherwise. ``target="cuda"`` builds the CUDA kernel from the same generated code.
+    ``rewrite_search`` (:mod:`funclib.kernels.rewrite_search`): None searches for user formulas
+    (:meth:`funclib.Entry.from_formula`) only, so catalog kernels stay as generated; True
+    opts a catalog entry in.
     """
     spec, values, check = _entry_spec(entry, dtype=dtype, outputs=outputs, params=params, variant=variant,
-                                      accuracy=accuracy, wrt=wrt)
+                                      accuracy=accuracy, wrt=wrt, rewrite_search=rewrite_search)
     return _build(spec, defaults=values, check=check, target=target)
 
 

@@ -74,18 +74,30 @@ class KernelSpec:
     variant: str | None = None
     baked: tuple[tuple[str, float], ...] = ()
     conventions: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
+    #: Search for more accurate forms of outputs that miss the ULP target
+    #: (:mod:`funclib.kernels.rewrite_search`; user formulas, or catalog entries on request).
+    rewrite_search: bool = False
     param_info: tuple[tuple[str, object], ...] = field(default=(), compare=False, hash=False)
 
     def symbolic_key(self) -> tuple:
         """The dtype-independent part (shared symbolic work)."""
-        return (self.name, self.expr, self.variable, self.params, self.defaults, self.wrt,
-                self.outputs, self.variant, self.baked, self.conventions)
+        key = (self.name, self.expr, self.variable, self.params, self.defaults, self.wrt,
+               self.outputs, self.variant, self.baked, self.conventions)
+        # the search measures errors in the dtype: its outcome is per dtype
+        return key + (("rewrite_search", self.dtype),) if self.rewrite_search else key
 
     def key(self) -> str:
         from . import vecmath_version
 
+        if self.rewrite_search:  # the search's own sources: a changed search regenerates
+            from .rewrite_search import search_version
+
+            fields = {"rewrite_search": search_version()}
+        else:
+            fields = {}  # default keys unchanged
         text = json.dumps(
             {
+                **fields,
                 "format": FORMAT_VERSION,
                 "math": vecmath_version(),
                 "name": self.name,
@@ -118,6 +130,7 @@ class SymbolicOutputs:
     replacements: list[tuple[sp.Symbol, sp.Expr]]
     reduced: list[sp.Expr]
     conventions_applied: list[str]
+    rewrites: list[list] = field(default_factory=list)  # records of the rewrite search
 
 
 @lru_cache(maxsize=256)
@@ -174,8 +187,14 @@ def _symbolic(spec: KernelSpec) -> SymbolicOutputs:
             pair.append(lim)  # None: no select needed (or no limit known)
         limits.append(tuple(pair))
     # kernel-only rewrites after the limits, which SymPy finds more easily on the plain forms
-    replacements, reduced = calculus.cse_outputs([rewrite_for_kernel(simplify_rational(e, x)) for e in exprs])
-    return SymbolicOutputs(names, exprs, limits, list(replacements), list(reduced), applied)
+    forms = [rewrite_for_kernel(simplify_rational(e, x)) for e in exprs]
+    rewrites = []
+    if spec.rewrite_search:
+        from .rewrite_search import search_outputs
+
+        forms, rewrites = search_outputs(names, exprs, forms, limits, x, spec.dtype)
+    replacements, reduced = calculus.cse_outputs(forms)
+    return SymbolicOutputs(names, exprs, limits, list(replacements), list(reduced), applied, rewrites)
 
 
 def _straight_line_ok(e: sp.Expr, x: sp.Symbol, direction: int, value: sp.Expr) -> bool:
@@ -264,8 +283,9 @@ def kernel_body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> lis
             if not has_params or all(s in env for s in e.free_symbols - {x}):
                 # a limit in the parameters (e-swish' -> beta) saturates at a threshold found
                 # at the defaults, applied only while the call's parameters are the defaults
-                at_defaults = lim.value.xreplace({s: exact_decimal(v) for s, v in env.items()})
-                if at_defaults.is_number:
+                finite = all(math.isfinite(v) for v in env.values())  # Min(x, c) with c = inf
+                at_defaults = lim.value.xreplace({s: exact_decimal(v) for s, v in env.items()}) if finite else None
+                if at_defaults is not None and at_defaults.is_number:
                     t = saturation_threshold(e, x, direction, at_defaults, spec.dtype, env)
             if t is not None and (not has_params or guard):
                 far = f"xi {'>' if direction > 0 else '<'} {printer.const(direction * t)}"
@@ -327,6 +347,8 @@ def _literal_floats(values) -> str:
 
 def metadata_lines(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> list[str]:
     """Module constants describing the kernel (read by the Kernel wrappers and by users)."""
+    searched = [f"REWRITES = {sym.rewrites!r}  # [output, max ULP/kappa on the search sample before, after, "
+                "form kept, candidates tried, budget exhausted]"] if spec.rewrite_search else []
     return [
         f"NAME = {spec.name!r}",
         f"VARIANT = {spec.variant!r}",
@@ -343,6 +365,7 @@ def metadata_lines(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> 
         f"CONVENTIONS = {sym.conventions_applied!r}",
         f"SATURATION = {printer.thresholds!r}  # [output, direction, |x| beyond which the limit is returned, needs default params]",
         f"ASYMPTOTES = {printer.asymptotes!r}  # [output, direction, |x| beyond which the law is returned, law]",
+        *searched,
     ]
 
 
