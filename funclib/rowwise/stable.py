@@ -1,5 +1,5 @@
-"""Float64 row primitives shared by the row-wise reference maps (:mod:`.reference`,
-:mod:`.breadth`, :mod:`.jacobians`)."""
+"""Float64 row primitives shared by the row-wise reference maps (:mod:`funclib.rowwise.reference`,
+:mod:`funclib.rowwise.breadth`, :mod:`funclib.rowwise.jacobians`)."""
 
 from __future__ import annotations
 
