@@ -100,7 +100,7 @@ def _pgd_flips(net, x, y, radius, norm, rng, steps=40, restarts=3) -> bool:
     return False
 
 
-@pytest.mark.parametrize("act", ["relu", "gelu"])
+@pytest.mark.parametrize("act", ["relu", "gelu", "golu"])
 @pytest.mark.parametrize("norm", ["l2", "linf"])
 def test_pgd_at_the_certified_radius_never_flips(act, norm):
     rng = np.random.default_rng(5)
@@ -115,6 +115,25 @@ def test_pgd_at_the_certified_radius_never_flips(act, norm):
     for i in range(1, 8):
         assert not _pgd_flips(net, X[i], y[i], 0.999 * res.radii[i], norm, rng)
     assert res.certified_accuracy(0.0) == pytest.approx(7 / 8)
+
+
+@pytest.mark.parametrize("act", ["gelu", "golu"])
+def test_tuned_upper_slopes_are_sound_and_help(act):
+    """alpha-CROWN tuning both slopes: never above sampled outputs, never below plain CROWN, and
+    on average above tuning the lower slopes only (S-shaped pieces have a free upper line)."""
+    rng = np.random.default_rng(11)
+    net = _net(rng, act, dims=(4, 16, 16, 3))
+    X = rng.normal(0, 1, (6, 4))
+    C = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0], [-1.0, 0.0, 1.0]])
+    plain = crown_bounds(net, X, 0.5, C)
+    lower_only = crown_bounds(net, X, 0.5, C, alpha_steps=20, tune_upper=False)
+    both = crown_bounds(net, X, 0.5, C, alpha_steps=20)
+    assert np.all(both >= plain) and np.all(lower_only >= plain)
+    assert (both - lower_only).mean() > 1e-3
+    for i in range(6):
+        d = rng.normal(size=(4000, 4))
+        d *= 0.5 / np.linalg.norm(d, axis=1, keepdims=True)
+        assert np.all(both[i] <= (net(X[i] + d) @ C.T).min(axis=0) + 1e-12)
 
 
 def test_sparse_weights_give_the_dense_bounds():
@@ -139,6 +158,8 @@ def test_bad_input_is_refused():
         crown_bounds(net, np.zeros((1, 3)), -0.1, np.eye(2))
     with pytest.raises(ValueError, match="norm"):
         crown_bounds(net, np.zeros((1, 3)), 0.1, np.eye(2), norm="l1")
+    with pytest.raises(ValueError, match="lr_decay"):
+        crown_bounds(net, np.zeros((1, 3)), 0.1, np.eye(2), alpha_steps=2, lr_decay=0.0)
     with pytest.raises(ValueError, match="class indices"):
         crown_margins(net, np.zeros((1, 3)), [5], 0.1)
     grouped = Network([np.eye(4, 3), np.eye(2, 4)], "maxmin")

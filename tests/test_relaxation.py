@@ -131,6 +131,35 @@ def test_tunable_lower_slope_and_its_gradient():
     assert np.all(check >= slopes[0, 0] * np.linspace(-2, 1, 301) + b[0, 0] - 1e-12)
 
 
+@pytest.mark.parametrize("name", ["gelu", "silu", "mish", "golu", "tanh", "relu"])
+def test_tunable_upper_slope_is_proven_and_its_gradient(name):
+    """Upper slopes across their range: sampled points (ends included) stay below the lines,
+    the intercept is the maximum of f - a x up to the cell tolerance, db/da = -x*."""
+    entry = funclib.get(name)
+    ls, us = np.array([-2.0, -1.0, -4.0, 0.3]), np.array([1.0, 3.0, -1.5, 2.5])
+    rel = entry.relaxation(ls, us)
+    lo, hi = rel.upper_slope_range
+    assert np.all(lo <= rel.upper_slope) and np.all(rel.upper_slope <= hi)
+    slopes = np.stack([lo, (lo + hi) / 2, hi, rel.upper_slope])
+    b, where = rel.upper_intercept_for(slopes)
+    np.testing.assert_array_equal(b[3], rel.upper_intercept)  # the same proof as the default line
+    assert np.all((where >= ls) & (where <= us))
+    for i, (l, u) in enumerate(zip(ls, us)):
+        x = _points(l, u, 2001)
+        gap = entry.reference(x)[None, :] - slopes[:, i, None] * x[None, :]
+        assert np.all(gap <= b[:, i, None] + 1e-12), (name, l, u)
+        # tight up to the cell tables' loss (see test_intercepts_agree_with_branch_and_bound)
+        assert np.all(b[:, i] <= gap.max(axis=1) + 2e-3 * (u - l) ** 2), (name, l, u)
+    # b(a) is convex with subgradient -x*: b(a') >= b(a) - x* (a' - a) (up to the cell tolerance).
+    for shift in (-0.3, -1e-3, 1e-3, 0.3):
+        moved = rel.upper_intercept_for(slopes + shift)[0]
+        assert np.all(moved >= b - where * shift - 2e-3 * (us - ls) ** 2), (name, shift)
+    with pytest.raises(RelaxationError, match="upper slope is not finite"):
+        rel.upper_intercept_for(np.full(4, np.nan))
+    with pytest.raises(RelaxationError, match="finite intervals"):
+        funclib.get("tanh").relaxation([-np.inf], [1.0]).upper_intercept_for(np.zeros(1))
+
+
 def test_infinite_and_huge_intervals():
     sig = funclib.get("sigmoid").relaxation([-np.inf, -1e300], [np.inf, 1e300])
     assert np.all(sig.lower_intercept <= 0) and np.all(sig.upper_intercept >= 1)

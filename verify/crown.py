@@ -18,11 +18,15 @@ dual norm).  The pre-activation intervals come from the same procedure, layer by
 
 The relaxations are :func:`funclib.relaxation.relax_entry`'s: intercepts proven with arb
 interval arithmetic, so GELU, SiLU, Mish, GoLU or any catalog activation is handled the same
-way as ReLU.  α-CROWN (Xu et al. 2021): the lower slopes are free in the range where a tight
-line lies; they are tuned per (input, specification row, neuron) by projected gradient ascent
-on the bound, the gradient computed by reverse-mode differentiation of the backward pass
-(:math:`\partial b_L/\partial a_L = -x^*`, the touching point).  Every α gives a valid bound, so
-the best one found is kept.
+way as ReLU.  α-CROWN (Xu et al. 2021): the lower *and upper* slopes are free in the range
+where a tight line lies; they are tuned per (input, specification row, neuron) by projected
+gradient ascent (Adam, decaying step) on the bound, the gradient computed by reverse-mode
+differentiation of the backward pass (:math:`\partial b/\partial a = -x^*`, the touching point
+of the line, for either side).  Every α gives a valid bound, since each intercept is proven
+for the slope it goes with, so the best one found is kept.  Tuning the upper slopes matters
+for S-shaped activations (GELU, SiLU, Mish, GoLU are convex in the middle and concave
+outside), where the upper line on an interval that straddles an inflection point is a chord
+or tangent chosen without knowing the specification.
 
 Weights may be dense arrays or ``scipy.sparse`` matrices (convolutions): only ``W @ X`` and
 ``W.T @ X`` are used.
@@ -95,8 +99,8 @@ class _Pass:
     bound: np.ndarray  # (B, r)
     A: list  # A_j (coefficient on h_j), j = k-1 .. 1, in that order
     A0: np.ndarray
-    where: list  # touching points x* of the lower lines per layer
-    intercepts: list  # the lower intercepts used per layer
+    where: list  # touching points x* of the (lower, upper) lines per layer
+    intercepts: list  # the (lower, upper) intercepts used per layer
 
 
 def _backward(net: Network, rels: list, k: int, Lam: np.ndarray, X: np.ndarray, eps: np.ndarray, norm: str,
@@ -110,15 +114,16 @@ def _backward(net: Network, rels: list, k: int, Lam: np.ndarray, X: np.ndarray, 
         rel = rels[j]
         pos = A > 0
         if alpha is not None and j in alpha:
-            aL = alpha[j]
-            bL, xs = rel.lower_intercept_for(aL.transpose(1, 0, 2))
-            bL, xs = bL.transpose(1, 0, 2), xs.transpose(1, 0, 2)
+            aL, aU = alpha[j]
+            # The intercepts of the tuned slopes, proven per (input, row, neuron).
+            bL, xL = (t.transpose(1, 0, 2) for t in rel.lower_intercept_for(aL.transpose(1, 0, 2)))
+            bU, xU = (t.transpose(1, 0, 2) for t in rel.upper_intercept_for(aU.transpose(1, 0, 2)))
         else:
-            aL, bL, xs = rel.lower_slope[:, None, :], rel.lower_intercept[:, None, :], None
-        aU, bU = rel.upper_slope[:, None, :], rel.upper_intercept[:, None, :]
+            aL, bL, xL = rel.lower_slope[:, None, :], rel.lower_intercept[:, None, :], None
+            aU, bU, xU = rel.upper_slope[:, None, :], rel.upper_intercept[:, None, :], None
         kept.append(A)
-        wheres.append(xs)
-        bLs.append(bL)
+        wheres.append((xL, xU))
+        bLs.append((bL, bU))
         const = const + np.where(pos, A * bL, A * bU).sum(axis=-1)
         S = np.where(pos, A * aL, A * aU)
         const = const + S @ b[j - 1]
@@ -135,12 +140,13 @@ def _alpha_grad(net: Network, rels: list, k: int, p: _Pass, X: np.ndarray, eps: 
     grads = {}
     for idx, j in enumerate(range(1, k)):
         i = len(p.A) - 1 - idx  # p.A runs from j = k-1 down
-        A, xs, rel = p.A[i], p.where[i], rels[j]
+        A, (xL, xU) = p.A[i], p.where[i]
         GS = _right(G, W[j - 1].T) + b[j - 1]  # d bound / d S_j
         pos = A > 0
-        aL, bL = alpha[j], p.intercepts[i]
-        grads[j] = np.where(pos, A * (GS - xs), 0.0)
-        G = np.where(pos, GS * aL + bL, GS * rel.upper_slope[:, None, :] + rel.upper_intercept[:, None, :])
+        (aL, aU), (bL, bU) = alpha[j], p.intercepts[i]
+        # d/da of A (a z + b(a)) with db/da = -x*; A > 0 uses the lower line, A < 0 the upper.
+        grads[j] = (np.where(pos, A * (GS - xL), 0.0), np.where(pos, 0.0, A * (GS - xU)))
+        G = np.where(pos, GS * aL + bL, GS * aU + bU)
     return grads
 
 
@@ -164,7 +170,8 @@ def _layer_relaxations(net: Network, X: np.ndarray, eps: np.ndarray, norm: str) 
     return rels
 
 
-def crown_bounds(network: Network, X, eps, C, *, norm: str = "l2", alpha_steps: int = 0, lr: float = 0.1) -> np.ndarray:
+def crown_bounds(network: Network, X, eps, C, *, norm: str = "l2", alpha_steps: int = 0, lr: float = 0.1,
+                 lr_decay: float = 0.98, tune_upper: bool = True) -> np.ndarray:
     r"""Lower bounds of :math:`C_b f(x)` over :math:`\|x - x_b\|_p \le \varepsilon_b`, per input.
 
     Parameters
@@ -182,6 +189,12 @@ def crown_bounds(network: Network, X, eps, C, *, norm: str = "l2", alpha_steps: 
         Projected-gradient steps on the lower slopes (α-CROWN); 0 for plain CROWN.
     lr : float
         Step size, relative to each slope's admissible range.
+    lr_decay : float
+        Factor applied to the step size after every step (in (0, 1]).
+    tune_upper : bool
+        Tune the upper slopes as well as the lower ones (the upper ones matter where a
+        specification row meets a negative coefficient, and for S-shaped activations whose
+        upper line is not the chord).
 
     Returns
     -------
@@ -194,6 +207,8 @@ def crown_bounds(network: Network, X, eps, C, *, norm: str = "l2", alpha_steps: 
     eps = np.broadcast_to(np.asarray(eps, dtype=np.float64), (X.shape[0],)).copy()
     if not np.all(np.isfinite(eps)) or (eps < 0).any():
         raise ValueError("eps must be finite and nonnegative")
+    if not (np.isfinite(lr) and lr > 0 and 0 < lr_decay <= 1):
+        raise ValueError(f"lr must be positive and lr_decay in (0, 1], got {lr!r} and {lr_decay!r}")
     C = np.asarray(C, dtype=np.float64)
     C = np.broadcast_to(C, (X.shape[0],) + C.shape[-2:])
     rels = _layer_relaxations(network, X, eps, norm)
@@ -201,23 +216,35 @@ def crown_bounds(network: Network, X, eps, C, *, norm: str = "l2", alpha_steps: 
     best = _backward(network, rels, L, C, X, eps, norm).bound
     if alpha_steps <= 0 or L < 2:
         return best
+    # α per (layer, side): slopes of shape (B, r, n_j), Adam ascent projected on the slope range
+    # with a geometrically decaying step (α-CROWN's schedule).  Every α gives a proven bound.
+    sides = (0, 1) if tune_upper else (0,)
     alpha, lo_r, hi_r = {}, {}, {}
     for j in range(1, L):
-        r0, r1 = rels[j].lower_slope_range
-        lo_r[j], hi_r[j] = r0[:, None, :], r1[:, None, :]
-        alpha[j] = np.broadcast_to(rels[j].lower_slope[:, None, :], C.shape[:2] + r0.shape[-1:]).copy()
-    m = {j: np.zeros_like(a) for j, a in alpha.items()}
-    v = {j: np.zeros_like(a) for j, a in alpha.items()}
+        rel = rels[j]
+        for side, slope, (r0, r1) in ((0, rel.lower_slope, rel.lower_slope_range),
+                                      (1, rel.upper_slope, rel.upper_slope_range)):
+            lo_r[j, side], hi_r[j, side] = r0[:, None, :], r1[:, None, :]
+            alpha[j, side] = np.broadcast_to(slope[:, None, :], C.shape[:2] + r0.shape[-1:]).copy()
+    m = {key: np.zeros_like(a) for key, a in alpha.items()}
+    v = {key: np.zeros_like(a) for key, a in alpha.items()}
+
+    def pairs() -> dict:
+        return {j: (alpha[j, 0], alpha[j, 1]) for j in range(1, L)}
+
     for step in range(1, alpha_steps + 1):
-        p = _backward(network, rels, L, C, X, eps, norm, alpha)
+        p = _backward(network, rels, L, C, X, eps, norm, pairs())
         best = np.maximum(best, p.bound)
-        grads = _alpha_grad(network, rels, L, p, X, eps, norm, alpha)
-        for j, g in grads.items():  # Adam ascent, projected on the slope range
-            m[j] = 0.9 * m[j] + 0.1 * g
-            v[j] = 0.999 * v[j] + 0.001 * g * g
-            step_j = (m[j] / (1 - 0.9**step)) / (np.sqrt(v[j] / (1 - 0.999**step)) + 1e-12)
-            alpha[j] = np.clip(alpha[j] + lr * (hi_r[j] - lo_r[j]) * step_j, lo_r[j], hi_r[j])
-    p = _backward(network, rels, L, C, X, eps, norm, alpha)
+        grads = _alpha_grad(network, rels, L, p, X, eps, norm, pairs())
+        rate = lr * lr_decay ** (step - 1)
+        for j, pair in grads.items():
+            for side in sides:
+                key, g = (j, side), pair[side]
+                m[key] = 0.9 * m[key] + 0.1 * g
+                v[key] = 0.999 * v[key] + 0.001 * g * g
+                move = (m[key] / (1 - 0.9**step)) / (np.sqrt(v[key] / (1 - 0.999**step)) + 1e-12)
+                alpha[key] = np.clip(alpha[key] + rate * (hi_r[key] - lo_r[key]) * move, lo_r[key], hi_r[key])
+    p = _backward(network, rels, L, C, X, eps, norm, pairs())
     return np.maximum(best, p.bound)
 
 
@@ -232,9 +259,11 @@ def _margin_spec(n_out: int, y: np.ndarray) -> np.ndarray:
     return C
 
 
-def crown_margins(network: Network, X, y, eps, *, norm: str = "l2", alpha_steps: int = 0) -> np.ndarray:
+def crown_margins(network: Network, X, y, eps, *, norm: str = "l2", alpha_steps: int = 0,
+                  **tuning) -> np.ndarray:
     r"""Certified lower bounds of the margins :math:`f_y(x) - f_j(x)` (:math:`j \ne y`) over each ball.
 
+    ``tuning`` (``lr``, ``lr_decay``, ``tune_upper``) goes to :func:`crown_bounds`.
     Returns an array of shape (B, n_classes - 1); an input is certified when all are > 0.
     """
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
@@ -242,7 +271,7 @@ def crown_margins(network: Network, X, y, eps, *, norm: str = "l2", alpha_steps:
     n_out = network.dims[-1]
     if y.shape[0] != X.shape[0] or y.dtype.kind not in "iu" or (y < 0).any() or (y >= n_out).any():
         raise ValueError(f"y must hold {X.shape[0]} class indices in [0, {n_out})")
-    return crown_bounds(network, X, eps, _margin_spec(n_out, y), norm=norm, alpha_steps=alpha_steps)
+    return crown_bounds(network, X, eps, _margin_spec(n_out, y), norm=norm, alpha_steps=alpha_steps, **tuning)
 
 
 @dataclass(frozen=True)

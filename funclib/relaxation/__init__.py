@@ -13,8 +13,10 @@ above the samples, the upper one has the least area :math:`\int_l^u (a x + b - f
 secant on a convex piece, (nearly) the tangent at :math:`m` on a concave piece, the tightest
 chord otherwise; for ReLU and hard-tanh it is the classic triangle relaxation (upper: the chord
 from :math:`(l, f(l))` to :math:`(u, f(u))`; lower: slope 0 or 1, whichever side holds the
-larger part of the interval, as CROWN's adaptive choice).  A lower slope may also be given
-(α-CROWN tunes it): :attr:`Relaxation.lower_slope_range` is the range in which a tight one lies.
+larger part of the interval, as CROWN's adaptive choice).  Other slopes may be given (α-CROWN
+tunes both sides): :attr:`Relaxation.lower_slope_range` and :attr:`Relaxation.upper_slope_range`
+are the ranges in which tight ones lie, and :meth:`Relaxation.lower_intercept_for` /
+:meth:`Relaxation.upper_intercept_for` prove the intercept of any slope.
 
 Whatever the slope :math:`a`, the intercept is :math:`b_L = \min_{[l,u]} (f(x) - a x)` (or the
 max for :math:`b_U`), *proven*: the gap is enclosed with python-flint ``arb`` interval
@@ -82,6 +84,9 @@ class Relaxation:
         Slopes of the first and last edge of the lower convex hull of :math:`f` on
         :math:`[l, u]`: a lower line of maximal intercept-at-some-point has its slope here, so
         α-CROWN projects its tuned slopes onto this range.
+    upper_slope_range : (ndarray, ndarray)
+        The same for upper lines: slopes of the last and first edge of the upper concave hull
+        (its least and greatest slope), where α-CROWN tunes the upper slopes.
     """
 
     name: str
@@ -92,6 +97,7 @@ class Relaxation:
     upper_slope: np.ndarray
     upper_intercept: np.ndarray
     lower_slope_range: tuple[np.ndarray, np.ndarray]
+    upper_slope_range: tuple[np.ndarray, np.ndarray]
     _window: Window | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -113,19 +119,31 @@ class Relaxation:
         the abscissa where the minimum is attained, so :math:`\partial b / \partial a = -x^*`
         (the gradient α-CROWN follows).  Every interval must be finite.
         """
+        return self._intercept_for(slope, upper=False)
+
+    def upper_intercept_for(self, slope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r"""Proven :math:`b(a) = \max_{[l,u]} (f(x) - a x)` for other upper slopes ``a``.
+
+        As :meth:`lower_intercept_for`: returns ``(b, x*)`` with
+        :math:`\partial b / \partial a = -x^*` (:math:`b` is convex in :math:`a`).
+        """
+        return self._intercept_for(slope, upper=True)
+
+    def _intercept_for(self, slope: np.ndarray, upper: bool) -> tuple[np.ndarray, np.ndarray]:
+        side = "upper" if upper else "lower"
         if self._window is None:
             raise RelaxationError(f"{self.name}: tunable slopes need finite intervals")
         s = np.asarray(slope, dtype=np.float64)
         if s.shape[s.ndim - len(self.shape):] != self.shape:
             raise RelaxationError(f"{self.name}: slopes of shape {s.shape} do not end with the interval shape {self.shape}")
         if not np.all(np.isfinite(s)):
-            raise RelaxationError(f"{self.name}: a lower slope is not finite")
+            raise RelaxationError(f"{self.name}: a {side} slope is not finite")
         lead = s.shape[: s.ndim - len(self.shape)]
-        b, where = self._window.extreme_gap(s.reshape(lead + (-1,)), upper=False)
+        b, where = self._window.extreme_gap(s.reshape(lead + (-1,)), upper=upper)
         if not np.all(np.isfinite(b)):
             i = int(np.flatnonzero(~np.isfinite(b.reshape(-1, b.shape[-1])).any(axis=0))[0])
             raise RelaxationError(
-                f"{self.name}: no proven lower line on [{float(self.l.reshape(-1)[i])!r}, {float(self.u.reshape(-1)[i])!r}]"
+                f"{self.name}: no proven {side} line on [{float(self.l.reshape(-1)[i])!r}, {float(self.u.reshape(-1)[i])!r}]"
             )
         return b.reshape(s.shape), where.reshape(s.shape)
 
@@ -143,7 +161,7 @@ def _continuous(expr: sp.Expr, x: sp.Symbol) -> bool:
         fact, _ = smoothness_fact(expr, x)
     except Exception:  # noqa: BLE001 - SymPy may fail in many ways; then nothing is assumed
         return False
-    return fact.value in ("C0", "C1", "C2", "Cinf")
+    return fact.value not in (None, "discontinuous")
 
 
 def cells_for(expr: sp.Expr, x: sp.Symbol, name: str, domain: tuple[float, float] = (-math.inf, math.inf)) -> ProvenCells:
@@ -179,7 +197,7 @@ def _samples(w: Window, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _hull_slopes(x: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray):
-    """Slopes of the lower / upper hull edges over the midpoint, and the lower hull's end slopes."""
+    """Slopes of the lower / upper hull edges over the midpoint, and both hulls' end slopes."""
     m = (lo / 2 + hi / 2)[:, None, None]
     xi, vi = x[:, :, None], v[:, :, None]
     xj, vj = x[:, None, :], v[:, None, :]
@@ -200,11 +218,17 @@ def _hull_slopes(x: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         first = (v - v[:, :1]) / (x - x[:, :1])
         final = (v[:, -1:] - v) / (x[:, -1:] - x)
-    first = np.where((x > x[:, :1]) & np.isfinite(first), first, np.inf).min(axis=1)
-    final = np.where((x < x[:, -1:]) & np.isfinite(final), final, -np.inf).max(axis=1)
-    first = np.where(np.isfinite(first), first, lower)
-    final = np.where(np.isfinite(final), final, lower)
-    return lower, upper, np.minimum(first, lower), np.maximum(final, lower)
+    # Lower hull: its first edge has the least chord slope from the left end, its last edge the
+    # greatest into the right end; the upper hull the other way round.
+    right, left = (x > x[:, :1]) & np.isfinite(first), (x < x[:, -1:]) & np.isfinite(final)
+    lo0 = np.where(right, first, np.inf).min(axis=1)
+    lo1 = np.where(left, final, -np.inf).max(axis=1)
+    up1 = np.where(right, first, -np.inf).max(axis=1)
+    up0 = np.where(left, final, np.inf).min(axis=1)
+    lo0, lo1 = np.where(np.isfinite(lo0), lo0, lower), np.where(np.isfinite(lo1), lo1, lower)
+    up0, up1 = np.where(np.isfinite(up0), up0, upper), np.where(np.isfinite(up1), up1, upper)
+    return (lower, upper, (np.minimum(lo0, lower), np.maximum(lo1, lower)),
+            (np.minimum(up0, upper), np.maximum(up1, upper)))
 
 
 # -- the relaxation ----------------------------------------------------------------------------
@@ -301,7 +325,7 @@ def relax(
     shape = lo.shape
     lo_f, hi_f = lo.reshape(-1), hi.reshape(-1)
     n = lo_f.shape[0]
-    out = {k: np.zeros(n) for k in ("aL", "bL", "aU", "bU", "r0", "r1")}
+    out = {k: np.zeros(n) for k in ("aL", "bL", "aU", "bU", "r0", "r1", "q0", "q1")}
     finite = np.isfinite(lo_f) & np.isfinite(hi_f)
     window = None
     fin = np.flatnonzero(finite)
@@ -310,7 +334,10 @@ def relax(
         x_s, v_s = _samples(window, hi_f[fin])
         parts = [_hull_slopes(x_s[s], v_s[s], lo_f[fin][s], hi_f[fin][s])
                  for s in (slice(i, i + _CHUNK) for i in range(0, fin.size, _CHUNK))]
-        aL, aU, r0, r1 = (np.concatenate(p) for p in zip(*parts))
+        aL = np.concatenate([p[0] for p in parts])
+        aU = np.concatenate([p[1] for p in parts])
+        r0, r1 = (np.concatenate([p[2][i] for p in parts]) for i in (0, 1))
+        q0, q1 = (np.concatenate([p[3][i] for p in parts]) for i in (0, 1))
         if lower_slope is not None:
             given = np.broadcast_to(np.asarray(lower_slope, dtype=np.float64), shape).reshape(-1)
             if not np.all(np.isfinite(given)):
@@ -320,6 +347,7 @@ def relax(
         bU, _ = window.extreme_gap(aU, upper=True)
         out["aL"][fin], out["bL"][fin], out["aU"][fin], out["bU"][fin] = aL, bL, aU, bU
         out["r0"][fin], out["r1"][fin] = r0, r1
+        out["q0"][fin], out["q1"][fin] = q0, q1
     # Infinite ends, and finite rows whose lines could not be proven: constants from arb.
     for i in np.flatnonzero(~finite | ~np.isfinite(out["bL"]) | ~np.isfinite(out["bU"])):
         f_lo, f_hi = _constant(cells, float(lo_f[i]), float(hi_f[i]))
@@ -331,13 +359,14 @@ def relax(
         if finite[i] and lower_slope is not None:
             raise RelaxationError(f"{name}: the given lower slope on [{float(lo_f[i])!r}, {float(hi_f[i])!r}] has no proven intercept")
         out["aL"][i], out["bL"][i], out["aU"][i], out["bU"][i] = 0.0, f_lo, 0.0, f_hi
-        out["r0"][i] = out["r1"][i] = 0.0
+        out["r0"][i] = out["r1"][i] = out["q0"][i] = out["q1"][i] = 0.0
     if not finite.all():
         window = None  # tunable slopes need every interval finite
     return Relaxation(
         name, lo, hi,
         out["aL"].reshape(shape), out["bL"].reshape(shape), out["aU"].reshape(shape), out["bU"].reshape(shape),
-        (out["r0"].reshape(shape), out["r1"].reshape(shape)), window,
+        (out["r0"].reshape(shape), out["r1"].reshape(shape)), (out["q0"].reshape(shape), out["q1"].reshape(shape)),
+        window,
     )
 
 
