@@ -7,8 +7,11 @@ Parts:
    each method (``global``, ``pairwise``), against what a user would otherwise compute: the radius
    margin / (√2 Π‖W_k‖₂) from the naive product of spectral norms. A PGD ℓ2 attack gives the
    empirical (upper) side: the fraction of inputs it breaks at ε.
-2. ``local`` (``--local N``): the local method on the first N inputs against ``global`` on the
-   same inputs (each radius costs ``--local-steps`` LipSDP solves).
+2. ``local`` (``--local N``): the local method on the first N inputs against ``global`` and
+   ``pairwise`` on the same inputs, for the CNN and MLPs 64-32-32-10 (ReLU, GELU): certified
+   accuracy, the ratio local/global per ε, the time split into LipSDP solves (the pairwise
+   constants ``local`` starts from) and the bisection with bounds on the balls, and a PGD check
+   at 0.999 x the local radius.
 3. ``scale``: the certified global LipSDP bound of a CNN with 1280 hidden neurons (unrolled
    convolutions), wall/CPU time, peak memory, the certified distance to the SDP optimum.
 
@@ -16,7 +19,7 @@ Each case runs in a forked child (its own time and peak memory). Timings are rep
 (``--repeat``) and the spread is recorded with the CPU model and the load average.
 
     python benchmarks/robustness.py [--quick] [--repeat 2] [--local N] [--out benchmarks/results/robustness.json]
-    python benchmarks/robustness.py --only-local --local 8 --local-solver SDPA   # add the local case
+    python benchmarks/robustness.py --only-local --local 400 [--arch cnn-relu --arch mlp-gelu]  # local cases
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 from hostinfo import cpu_model  # benchmarks/ is on sys.path when a script runs
 
 EPS = (0.05, 0.1, 0.2, 0.3, 0.5)
+ARCHS = ("cnn-relu", "mlp-relu", "mlp-gelu")
 
 
 
@@ -149,22 +153,90 @@ def certify_case(method: str, epochs: int):
     return out
 
 
-def local_case(n_inputs: int, steps: int, solver: str, epochs: int):
-    """``local`` against ``global`` on the first inputs (each local radius costs ``steps`` solves)."""
-    from funclib.verify import robustness
+def small_mlp(act: str, epochs: int):
+    """Linear(64->32) - act - Linear(32->32) - act - Linear(32->10), trained with Adam (seconds)."""
+    import torch
 
-    model, X, y, acc = small_cnn(epochs)
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    Xtr, ytr, Xte, yte = digits()
+    nn = torch.nn
+    layer = {"relu": nn.ReLU, "gelu": nn.GELU}[act]
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), layer(), nn.Linear(32, 32), layer(), nn.Linear(32, 10))
+    opt = torch.optim.Adam(model.parameters(), 5e-3, weight_decay=1e-4)
+    Xt, yt = torch.tensor(Xtr), torch.tensor(ytr)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(yt), generator=gen).split(128):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(Xt[batch]), yt[batch]).backward()
+            opt.step()
+    model = model.double().eval()
+    with torch.no_grad():
+        acc = float((model(torch.tensor(Xte, dtype=torch.float64)).argmax(1).numpy() == yte).mean())
+    return model, Xte.astype(np.float64), yte, acc
+
+
+def local_case(arch: str, n_inputs: int, steps: int, bounds: str, epochs: int):
+    """``local`` against ``global`` and ``pairwise`` on the same inputs; ``pairwise`` radii come from
+    the same run (``local`` starts from them), its LipSDP solves timed separately."""
+    from funclib.verify import from_torch, robustness
+    from funclib.verify.robustness import _global_radii, _margins
+
+    model, X, y, acc = small_cnn(epochs) if arch == "cnn-relu" else small_mlp(arch.split("-")[1], epochs)
     X, y = X[:n_inputs], y[:n_inputs]
-    glob = robustness(model, X, y, method="global")
+    net = from_torch(model, input_shape=(1, 8, 8))
     t0 = time.perf_counter()
-    res = robustness(model, X, y, method="local", local_steps=steps, solver=solver)
+    glob = robustness(net, X, y, method="global")
+    t_glob = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = robustness(net, X, y, method="local", local_steps=steps, local_bounds=bounds)
+    t_local = time.perf_counter() - t0
+    t_sdp = sum(s.get("seconds", 0.0) for s in res.solves)
+    pred, _, low = _margins(net, X.reshape(len(X), -1), y)
+    pair = _global_radii(low, np.where(np.isnan(res.pairwise), np.inf, res.pairwise), y, pred == y)
     ok = res.predictions == y
-    return {"method": "local", "n_inputs": n_inputs, "steps": steps, "solver": solver,
-            "seconds": time.perf_counter() - t0, "seconds_per_input": (time.perf_counter() - t0) / max(ok.sum(), 1),
-            "certified_accuracy": {f"{e:g}": res.certified_accuracy(e) for e in EPS},
-            "certified_accuracy_global_same_inputs": {f"{e:g}": glob.certified_accuracy(e) for e in EPS},
-            "radius_ratio_local_over_global": [float(a / b) for a, b in zip(res.radii[ok], glob.radii[ok])],
-            "radii": [float(r) for r in res.radii], "radii_global": [float(r) for r in glob.radii]}
+    cert = {m: {f"{e:g}": float(np.mean(ok & (r > e))) for e in EPS + (0.7,)}
+            for m, r in (("global", glob.radii), ("pairwise", pair), ("local", res.radii))}
+    ratio = {f"{e:g}": (cert["local"][f"{e:g}"] / cert["global"][f"{e:g}"] if cert["global"][f"{e:g}"] else None)
+             for e in EPS + (0.7,)}
+    return {"arch": arch, "dims": net.dims, "test_accuracy": acc, "n_inputs": n_inputs, "steps": steps,
+            "bounds": bounds, "certified_accuracy": cert, "local_over_global": ratio,
+            "seconds_global": t_glob, "seconds_local_total": t_local, "seconds_lipsdp_solves": t_sdp,
+            "seconds_local_bisection": t_local - t_sdp,
+            "median_radius_ratio_local_over_pairwise": float(np.median(res.radii[ok] / pair[ok])),
+            "max_radius_ratio_local_over_pairwise": float(np.max(res.radii[ok] / pair[ok])),
+            "local_dominates_pairwise": bool(np.all(res.radii >= pair)),
+            "pgd_broken_at_0.999_local_radius": pgd_broken_radii(model, X, y, 0.999 * res.radii),
+            "radii": {"global": [float(r) for r in glob.radii], "pairwise": [float(r) for r in pair],
+                      "local": [float(r) for r in res.radii]}}
+
+
+def pgd_broken_radii(model, X, y, radii, steps=50):
+    """Inputs (correctly classified) whose prediction PGD changes within their own radius (must be 0)."""
+    import torch
+
+    x0 = torch.tensor(X).reshape(len(X), -1)
+    r = torch.tensor(radii)[:, None]
+    labels = torch.tensor(y)
+    fwd = lambda v: model(v.reshape((-1,) + tuple(X.shape[1:])))  # noqa: E731
+    ok = fwd(x0).argmax(1) == labels
+    gen = torch.Generator().manual_seed(0)
+    delta = torch.randn(x0.shape, dtype=torch.float64, generator=gen)
+    delta = delta / delta.norm(dim=1, keepdim=True) * r * 0.5
+    broken = torch.zeros(len(y), dtype=torch.bool)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        out = fwd(x0 + delta)
+        true = out.gather(1, labels[:, None])[:, 0]
+        other = out.masked_fill(torch.nn.functional.one_hot(labels, 10).bool(), -math.inf).max(1).values
+        (other - true).sum().backward()
+        with torch.no_grad():
+            g = delta.grad / delta.grad.norm(dim=1, keepdim=True).clamp_min(1e-30)
+            delta = delta + 2.5 * r / steps * g
+            delta = delta * torch.clamp(r / delta.norm(dim=1, keepdim=True).clamp_min(1e-30), max=1.0)
+            broken |= fwd(x0 + delta).argmax(1) != labels
+    return int((broken & ok).sum())
 
 
 def scale_case(seed: int):
@@ -186,14 +258,24 @@ def scale_case(seed: int):
             "gap_to_optimum": None if not res.sdp_lower else res.value / res.sdp_lower - 1}
 
 
+def run_local(report: dict, args, epochs: int) -> None:
+    report["local"] = {"machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "load_before": os.getloadavg()}}
+    for arch in args.arch or ARCHS:
+        out = run_case(local_case, arch, args.local, args.local_steps, args.local_bounds, epochs)
+        out["load_after"] = os.getloadavg()
+        report["local"][arch] = out
+        print(f"[local {arch}] {json.dumps({k: v for k, v in out.items() if k != 'radii'})}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer training epochs, no scale case")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "robustness.json"))
     ap.add_argument("--local", type=int, default=0, metavar="N", help="also run the local method on N inputs")
-    ap.add_argument("--local-steps", type=int, default=3)
-    ap.add_argument("--local-solver", default="auto")
+    ap.add_argument("--local-steps", type=int, default=10)
+    ap.add_argument("--local-bounds", default="crown", choices=("crown", "ibp"))
+    ap.add_argument("--arch", action="append", choices=ARCHS, help="local cases to run (default: all)")
     ap.add_argument("--only-local", action="store_true", help="run only the local case (merged into --out)")
     args = ap.parse_args(argv)
     epochs = 10 if args.quick else 40
@@ -202,9 +284,7 @@ def main(argv=None) -> int:
               "epsilons": EPS, "certify": {}, "scale": None}
     if args.only_local:
         report = json.loads(Path(args.out).read_text())
-        report["local"] = run_case(local_case, args.local, args.local_steps, args.local_solver, epochs)
-        report["local"]["load"] = os.getloadavg()
-        print(f"[local] {json.dumps({k: v for k, v in report['local'].items() if 'radii' not in k})}", flush=True)
+        run_local(report, args, epochs)
         Path(args.out).write_text(json.dumps(report, indent=1, default=float))
         return 0
     for method in ("naive", "global", "pairwise"):
@@ -221,8 +301,7 @@ def main(argv=None) -> int:
     print(f"certified accuracy at eps=0.1: naive {n:.4f}, global {g:.4f}, pairwise {p:.4f}; "
           f"global/naive {g / n if n else math.inf:.2f}x, pairwise/global {p / g if g else math.inf:.2f}x")
     if args.local:
-        report["local"] = run_case(local_case, args.local, args.local_steps, args.local_solver, epochs)
-        print(f"[local] {json.dumps({k: v for k, v in report['local'].items() if 'radii' not in k})}", flush=True)
+        run_local(report, args, epochs)
     if not args.quick:
         report["scale"] = run_case(scale_case, 0)
         print(f"[scale] {json.dumps(report['scale'])}", flush=True)

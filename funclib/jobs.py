@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["JobError", "JobReport", "cluster", "prove", "accuracy", "exhaustive_float32", "CONNECT_TIMEOUT"]
+__all__ = ["JobError", "JobReport", "cluster", "run_tasks", "prove", "accuracy", "exhaustive_float32", "CONNECT_TIMEOUT"]
 
 CONNECT_TIMEOUT = 10
 RETRIES = 2
@@ -69,7 +69,10 @@ def cluster(scheduler: str | None = None, workers: int | None = None) -> Iterato
         yield client
 
 
-def _run(tasks: dict[str, tuple[Callable, tuple]], *, scheduler, workers, progress) -> JobReport:
+def run_tasks(tasks: dict[str, tuple[Callable, tuple]], *, scheduler=None, workers=None, progress=None) -> JobReport:
+    """Run ``tasks`` (key -> (function, args); plain picklable functions) on :func:`cluster`:
+    each task retried :data:`RETRIES` times, then reported in ``failures`` with its reason;
+    ``progress(done, total, key)`` is called as tasks finish."""
     import time
 
     from distributed import as_completed
@@ -155,7 +158,7 @@ def prove(ids: Sequence[str] | None = None, *, write: bool = False, scheduler: s
     with ``write``, merge the results into the committed cache (atomically, per file)."""
     entries = _elementwise(ids)
     tasks = {e.id: (_prove_task, (e.id,)) for e in entries}
-    report = _run(tasks, scheduler=scheduler, workers=workers, progress=progress)
+    report = run_tasks(tasks, scheduler=scheduler, workers=workers, progress=progress)
     if write and report.results:
         from funclib.properties import write_cache
 
@@ -174,7 +177,7 @@ def accuracy(ids: Sequence[str] | None = None, *, dtypes=("float64", "float32"),
             for dtype in dtypes:
                 for output in outputs:
                     tasks[f"{e.id}[{v}]-{dtype}-{output}"] = (_accuracy_task, (e.id, v, dtype, output))
-    return _run(tasks, scheduler=scheduler, workers=workers, progress=progress)
+    return run_tasks(tasks, scheduler=scheduler, workers=workers, progress=progress)
 
 
 def exhaustive_float32(ids: Sequence[str], *, outputs=("value", "derivative"), bits: tuple[int, int] = (0, 1 << 32),
@@ -195,7 +198,7 @@ def exhaustive_float32(ids: Sequence[str], *, outputs=("value", "derivative"), b
         for start in range(lo, hi, step):
             count = min(step, hi - start)
             tasks[f"{e.id}-{start:08x}"] = (_exhaustive_task, (e.id, start, count, outputs))
-    report = _run(tasks, scheduler=scheduler, workers=workers, progress=progress)
+    report = run_tasks(tasks, scheduler=scheduler, workers=workers, progress=progress)
     combined = []
     for e in entries:
         for output in outputs:

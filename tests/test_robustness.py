@@ -349,6 +349,18 @@ def test_bad_robustness_input_is_refused():
         robustness(net, X, np.array([0, 1]), norm="linf")
     with pytest.raises(ValueError, match="method"):
         robustness(net, X, np.array([0, 1]), method="exact")
+    with pytest.raises(ValueError, match="local_bounds"):
+        robustness(net, X, np.array([0, 1]), method="local", local_bounds="box")
+    with pytest.raises(ValueError, match="enumerate_coords"):
+        robustness(net, X, np.array([0, 1]), method="local", enumerate_coords=40)
+    with pytest.raises(ValueError, match="batch_size"):
+        robustness(net, X, np.array([0, 1]), method="local", batch_size=0)
+    from funclib.verify.local import local_pair_lipschitz
+
+    with pytest.raises(ValueError, match="label"):
+        local_pair_lipschitz(net, X[0], 0.1, 2)
+    with pytest.raises(ValueError, match="eps"):
+        local_pair_lipschitz(net, X[0], -0.1, 0)
     with pytest.raises(NetworkError, match="at least 2 outputs"):
         robustness(Network([np.eye(3), np.ones((1, 3))]), X, np.array([0, 0]))
 
@@ -383,6 +395,12 @@ def test_cli_certify(tmp_path):
     assert code == 0
     data = json.loads(out.getvalue())
     assert data["accuracy"] == 1.0 and len(data["radii"]) == 10 and "0.05" in data["certified_accuracy"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["certify", str(tmp_path / "net.npz"), "--data", str(tmp_path / "data.npz"), "--method", "local",
+                     "--json"]) == 0
+    local = json.loads(out.getvalue())
+    assert local["baseline_radii"] == data["radii"] and np.all(np.array(local["radii"]) >= data["radii"])
     np.savez(tmp_path / "bad.npz", X=X)
     with contextlib.redirect_stderr(io.StringIO()) as err:
         assert main(["certify", str(tmp_path / "net.npz"), "--data", str(tmp_path / "bad.npz")]) == 2
@@ -448,6 +466,49 @@ def test_local_radii_on_a_small_net_dominate_global_and_survive_pgd():
     assert not np.any(_pgd_flips(model, X, y, 0.999 * local.radii))
 
 
+def _small_gelu_case(n=8, seed=9):
+    torch.manual_seed(seed)
+    model = _eval_double(nn.Sequential(nn.Linear(3, 8), nn.GELU(), nn.Linear(8, 8), nn.GELU(), nn.Linear(8, 3)))
+    X = np.random.default_rng(seed).standard_normal((n, 3))
+    with torch.no_grad():
+        y = model(torch.tensor(X)).argmax(1).numpy()
+    return model, X, y
+
+
+@pytest.mark.slow  # starts a LocalCluster of 2 processes (about 30 s on 2 loaded cores)
+def test_local_batches_on_a_two_worker_dask_cluster_match_the_in_process_run():
+    pytest.importorskip("distributed")
+    model, X, y = _small_gelu_case()
+    here = robustness(model, X, y, method="local", local_steps=4, batch_size=3)
+    dask = robustness(model, X, y, method="local", local_steps=4, batch_size=3, workers=2)
+    assert np.array_equal(dask.radii, here.radii)
+    assert any("3 Dask task(s) on 2 worker(s)" in note for note in dask.notes)
+    assert not np.any(_pgd_flips(model, X, y, 0.999 * dask.radii))
+
+
+def test_a_failed_local_batch_task_reports_no_radius(monkeypatch):
+    import funclib.jobs as jobs
+
+    def failing_run(tasks, **kwargs):
+        report = jobs.JobReport(results={k: np.zeros(1) for k in list(tasks)[1:]})
+        report.failures[next(iter(tasks))] = "KilledWorker: worker died"
+        return report
+
+    monkeypatch.setattr(jobs, "run_tasks", failing_run)
+    model, X, y = _small_gelu_case()
+    with pytest.raises(VerificationError, match="local batch task"):
+        robustness(model, X, y, method="local", batch_size=3, workers=2)
+
+
+def test_local_radii_dominate_pairwise_and_survive_pgd_on_two_hidden_layers():
+    model, X, y = _small_gelu_case(n=12, seed=4)
+    for bounds in ("crown", "ibp"):
+        local = robustness(model, X, y, method="local", local_bounds=bounds)
+        pair = local.baseline_radii
+        assert np.all(local.radii >= pair) and np.any(local.radii > 1.01 * pair)
+        assert not np.any(_pgd_flips(model, X, y, 0.999 * local.radii, restarts=3))
+
+
 @pytest.mark.slow
 def test_local_radii_dominate_global_and_survive_pgd():
     model, X, y = _nets("mlp-gelu")
@@ -457,3 +518,117 @@ def test_local_radii_dominate_global_and_survive_pgd():
     correct = local.predictions == y
     assert np.all(local.radii >= glob.radii) and np.any(local.radii[correct] > 1.01 * glob.radii[correct])
     assert not np.any(_pgd_flips(model, X, y, 0.999 * local.radii) & correct)
+
+
+# -- exact local constants of tiny ReLU nets, by enumeration of activation patterns ------------
+
+def _reachable_patterns(net, x0, eps):
+    """Activation patterns of a ReLU network whose region meets the ball B(x0, eps) in an open
+    set (full-dimensional pieces only), found by depth-first search over the neurons with one
+    second-order cone feasibility problem per partial pattern (cvxpy): maximize the slack t of
+    the sign constraints s_i (a_i x + c_i) >= t ‖a_i‖ inside the ball; a pattern is reachable
+    when t > 0. Independent of funclib's interval code."""
+    cp = pytest.importorskip("cvxpy")
+    W = [np.asarray(w.toarray() if sps.issparse(w) else w) for w in net.weights]
+    b = list(net.biases)
+    xv, t = cp.Variable(x0.size), cp.Variable()
+
+    def feasible(rows, consts, signs):
+        A, c, s = np.array(rows), np.array(consts), np.array(signs, dtype=float)
+        norms = np.linalg.norm(A, axis=1)
+        prob = cp.Problem(cp.Maximize(t), [cp.multiply(s, A @ xv + c) >= t * norms, cp.norm(xv - x0) <= eps, t <= 1])
+        prob.solve(solver="CLARABEL")
+        return prob.status == "optimal" and t.value > 1e-7
+
+    found = []
+
+    def search(layer, A, c, neuron, rows, consts, signs, pattern):
+        if neuron == A.shape[0]:  # layer complete: the next layer's affine map given this pattern
+            d = np.array(pattern[-1], dtype=float)
+            A2, c2 = W[layer + 1] @ (d[:, None] * A), W[layer + 1] @ (d * c) + b[layer + 1]
+            if layer + 1 == len(W) - 1:
+                found.append((tuple(map(tuple, pattern)), A2))  # A2 is the Jacobian on this piece
+                return
+            search(layer + 1, A2, c2, 0, rows, consts, signs, pattern + [[]])
+            return
+        for s in (1, -1):
+            r, k, g = rows + [A[neuron]], consts + [c[neuron]], signs + [s]
+            if feasible(r, k, g):
+                search(layer, A, c, neuron + 1, r, k, g, pattern[:-1] + [pattern[-1] + [1 if s > 0 else 0]])
+
+    search(0, W[0], b[0], 0, [], [], [], [[]])
+    return found
+
+
+def _tiny_relu_net(seed, widths):
+    rng = np.random.default_rng(seed)
+    dims = [3, *widths, 3]
+    weights = [rng.standard_normal((dims[k + 1], dims[k])) for k in range(len(dims) - 1)]
+    biases = [0.5 * rng.standard_normal(d) for d in dims[1:]]
+    return Network(weights, "relu", biases)
+
+
+@pytest.mark.parametrize("seed, widths, eps", [(11, (10,), 0.5), (12, (5, 4), 0.4), (13, (4, 4, 3), 0.3)])
+def test_local_bounds_are_above_the_exact_constant_from_pattern_enumeration(seed, widths, eps):
+    from funclib.verify.local import local_lipschitz, local_pair_lipschitz
+
+    net = _tiny_relu_net(seed, widths)
+    x0 = np.random.default_rng(seed + 100).standard_normal(3)
+    pieces = _reachable_patterns(net, x0, eps)
+    assert 1 < len(pieces) < 2 ** sum(widths)  # the ball meets several pieces, not all
+    # every pattern met by sampled points of the ball is among the enumerated ones
+    d = np.random.default_rng(seed).standard_normal((3000, 3))
+    d *= eps * np.random.default_rng(seed + 1).random((3000, 1)) ** (1 / 3) / np.linalg.norm(d, axis=1, keepdims=True)
+    sampled, h = set(), x0 + d
+    pats = []
+    for w, bias in zip(net.weights[:-1], net.biases[:-1]):
+        z = h @ w.T + bias
+        pats.append(z > 0)
+        h = np.maximum(z, 0)
+    for row in zip(*pats):
+        sampled.add(tuple(tuple(int(v) for v in layer) for layer in row))
+    assert sampled <= {p for p, _ in pieces}
+    # exact constants: the full Jacobian's spectral norm and each margin's gradient norm
+    exact_full = max(np.linalg.norm(J, 2) for _, J in pieces)
+    label = int(np.argmax(net(x0)))
+    exact_pair = np.array([max(np.linalg.norm(J[label] - J[j]) for _, J in pieces) for j in range(3)])
+    pair = local_pair_lipschitz(net, x0, eps, label)
+    assert np.all(pair >= exact_pair * (1 - 1e-12)) and pair[label] == 0
+    assert np.all(pair <= 2.0 * exact_pair + 1e-12)  # and not vacuous
+    full = local_lipschitz(net, x0, eps)
+    assert full >= exact_full * (1 - 1e-9)
+    assert full <= lipschitz(net, lower=False).value * (1 + 1e-6)
+
+
+def test_pair_bound_enumeration_is_the_exact_maximum_over_the_sector_box():
+    """One hidden layer, every slope-box vertex enumerated: the bound is the brute-force maximum."""
+    import itertools
+
+    from funclib.verify.local import PairBounds, local_sectors
+
+    net = _tiny_relu_net(21, (9,))
+    x0 = np.random.default_rng(21).standard_normal(3)
+    for eps in (0.3, 1.0):
+        alphas, betas = local_sectors(net, x0, eps)
+        W0, W1 = net.weights
+        brute = np.zeros(3)
+        for s in itertools.product(*[sorted({a, b}) for a, b in zip(alphas[0], betas[0])]):
+            J = W1 @ (np.array(s)[:, None] * W0)
+            brute = np.maximum(brute, [np.linalg.norm(J[0] - J[j]) for j in range(3)])
+        got = PairBounds(net, enumerate_coords=9)(x0, eps, 0)
+        assert got == pytest.approx(brute, rel=1e-12) and np.all(got >= brute)
+        coarse = PairBounds(net, enumerate_coords=0)(x0, eps, 0)  # intervals only: valid, looser
+        assert np.all(coarse >= got)
+
+
+def test_spectral_norm_bound_is_above_the_svd_value_and_close_to_it():
+    from funclib.verify.local import _spectral_norm_up
+
+    rng = np.random.default_rng(31)
+    for shape in ((64, 40), (5, 30), (30, 1), (8, 8)):
+        M = rng.standard_normal(shape) * rng.choice([1e-3, 1.0, 1e3])
+        svd = np.linalg.svd(M, compute_uv=False)[0]
+        got = _spectral_norm_up(M)
+        assert svd <= got <= svd * (1 + 1e-6)
+    rank_one = np.outer(rng.standard_normal(20), rng.standard_normal(7))
+    assert _spectral_norm_up(rank_one) >= np.linalg.norm(rank_one, 2)

@@ -93,7 +93,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
     if any(not (e >= 0) for e in eps):
         raise ValueError(f"--eps values must be non-negative, got {eps}")
     try:
-        res = robustness(net, X, y, method=args.method, solver=args.solver, time_limit=args.time_limit)
+        res = robustness(net, X, y, method=args.method, solver=args.solver, time_limit=args.time_limit,
+                         workers=args.workers, scheduler=args.scheduler)
     except VerificationError as exc:
         print(f"funclib: certification failed: {exc}", file=sys.stderr)
         return 1
@@ -129,9 +130,11 @@ def add_commands(add) -> None:
     p.add_argument("--data", required=True, metavar="X.npz", help=".npz with arrays X (inputs) and y (int labels)")
     p.add_argument("--eps", type=float, action="append", metavar="E",
                    help="radius at which to report certified accuracy (repeatable; default 0.1)")
-    p.add_argument("--method", choices=("global", "pairwise", "crown"), default="global")
+    p.add_argument("--method", choices=("global", "pairwise", "local", "crown"), default="global")
     p.add_argument("--solver", default="auto", help="as for lipschitz")
     p.add_argument("--time-limit", type=float, help="seconds per solver call")
+    p.add_argument("--workers", type=int, help="local: run batches of inputs on a local Dask cluster of N processes")
+    p.add_argument("--scheduler", help="local: run batches on the Dask scheduler at this address")
 
 
 def tour_network():

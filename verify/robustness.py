@@ -14,12 +14,14 @@ where ``L_{yj}`` is any Lipschitz bound of ``x -> f_y(x) - f_j(x)`` (the margin 
   by ``(e_y - e_j)ᵀ W_last`` (one solve per class pair that some input needs), capped by ``√2 L``
   (both are valid bounds, so the smaller is), hence never below ``global``.
 
-- ``local``: starting from the ``global`` radius, per input, a bisection on ``ε``: ``ε`` is
-  certified when ``min_j margin_yj / (√2 L_loc(ε)) ≥ ε``, where ``L_loc(ε)`` is the certified
-  LipSDP bound *on the ball* ``B(x, ε)`` with per-neuron slope sectors from interval bound
-  propagation and the catalog's derivative enclosed on each neuron's interval
-  (:mod:`funclib.verify.local`). The margin of pair (y, j) can fall by at most
-  ``√2 L_loc ‖δ‖`` inside the ball, so it stays positive there.
+- ``local``: starting from the ``pairwise`` radius, per input, a bisection on ``ε``: ``ε`` is
+  certified when ``margin_yj ≥ L_yj(ε) ε`` for every ``j ≠ y``, where ``L_yj(ε)`` is the smallest
+  of ``√2 L``, the pairwise LipSDP bound and a Lipschitz bound of ``f_y - f_j`` *on the ball*
+  ``B(x, ε)`` (:class:`funclib.verify.local.PairBounds`: per-neuron chord-slope sectors from
+  interval or CROWN bounds over the ball and the catalog's derivative enclosed on each neuron's
+  interval, multiplied backward as intervals, input-layer vertices enumerated). All three bound
+  the margin's slope on the ball, so it stays positive there. Batches of inputs can run as Dask
+  tasks (:func:`funclib.jobs.cluster`).
 
 A misclassified input gets radius 0. The margins are computed in float64 and reduced by a
 rigorous bound on their rounding error (:func:`margin_error`), so the radii hold for the exact
@@ -39,6 +41,7 @@ import scipy.sparse as sps
 
 from .activations import elementwise_kernels, slope_bound
 from .certify import VerificationError
+from .local import INTERVAL_BOUNDS
 from .network import Network, NetworkError
 
 __all__ = ["RobustnessResult", "robustness", "margin_error", "ROBUSTNESS_METHODS"]
@@ -65,9 +68,11 @@ class RobustnessResult:
     lipschitz : float
         The certified global Lipschitz bound ``L`` of the logit map.
     pairwise : ndarray or None
-        ``(K, K)`` matrix of the bounds used for ``f_i - f_j`` (``pairwise`` method; ``nan`` for
-        pairs no input needed), else None.
+        ``(K, K)`` matrix of the LipSDP bounds of ``f_i - f_j`` (``pairwise`` and ``local``
+        methods; ``nan`` for pairs no input needed), else None.
     method, norm : str
+    baseline_radii : ndarray or None
+        For ``local``: the ``pairwise`` radii it started from (so one run shows both), else None.
     seconds : float
         Wall time, all solves included.
     solves : list of dict
@@ -83,6 +88,7 @@ class RobustnessResult:
     method: str
     norm: str = "l2"
     pairwise: np.ndarray | None = None
+    baseline_radii: np.ndarray | None = None
     seconds: float = 0.0
     solves: list = field(default_factory=list)
     notes: list = field(default_factory=list)
@@ -113,6 +119,7 @@ class RobustnessResult:
             "pairwise": None if self.pairwise is None else
             [[None if math.isnan(v) else float(v) for v in row] for row in self.pairwise],
             "radii": [float(v) for v in self.radii],
+            "baseline_radii": None if self.baseline_radii is None else [float(v) for v in self.baseline_radii],
         }
 
     def __str__(self) -> str:
@@ -223,35 +230,75 @@ def _global_radii(low: np.ndarray, bound: np.ndarray, labels: np.ndarray, correc
     return np.nextafter(radii, 0.0) * (radii > 0)
 
 
-def _local_radius(net: Network, x: np.ndarray, margin: float, start: float, steps: int, opts: dict,
-                  global_bound: float) -> float:
-    """Largest ε found by bisection with margin >= √2 L_loc(ε) ε (each ε checked by its own solve)."""
-    from .local import local_lipschitz
-
-    def certified_at(eps: float) -> tuple[bool, float]:
-        # the global bound holds on the ball too: the smaller of two valid bounds is valid
-        L = min(local_lipschitz(net, x, eps, solver=opts["solver"], time_limit=opts["time_limit"]), global_bound)
-        limit = math.inf if L == 0 else margin / (math.sqrt(2.0) * L)
-        return limit >= eps, limit
+def _local_radius(bounder, x: np.ndarray, label: int, low: np.ndarray, start: float, cap: np.ndarray,
+                  steps: int) -> float:
+    """Largest ε found by bisection from ``start`` (already certified) at which every pair j has
+    ``low_j ≥ L_yj(ε) ε``; each ε taken is checked with the bounds on its own ball."""
+    def limit(eps: float) -> float:
+        # margin_j / L_j(eps) rounded down; pairs whose coarse bound already passes skip enumeration
+        need = np.nextafter(low / eps, 0.0)
+        L = np.minimum(bounder(x, eps, label, need=need), cap)
+        with np.errstate(divide="ignore"):
+            ratio = np.where(L > 0, np.nextafter(low / np.where(L > 0, L, 1.0), 0.0), np.inf)
+        ratio[label] = np.inf
+        return float(np.min(ratio))
 
     lo = start
-    ok, hi = certified_at(lo)  # the local constant at the known radius caps what larger balls can give
-    if not ok or hi <= lo:
+    if not lo > 0:
+        return lo
+    hi = limit(lo)  # the bounds at the known radius cap what larger balls can give (heuristic end)
+    if not hi > lo:
         return lo
     hi = min(hi, 64.0 * lo)
-    for _ in range(steps - 1):
+    if limit(hi) >= hi:
+        return hi
+    for _ in range(steps):
         trial = 0.5 * (lo + hi)
-        ok, limit = certified_at(trial)
-        if ok:
+        if limit(trial) >= trial:
             lo = trial
         else:
             hi = trial
     return lo
 
 
+def _local_batch(net: Network, X: np.ndarray, labels: np.ndarray, low: np.ndarray, start: np.ndarray,
+                 bound: np.ndarray, steps: int, bounds: str, enumerate_coords: int) -> np.ndarray:
+    """Local radii of a batch of correctly classified inputs (one Dask task; picklable arguments)."""
+    from .local import PairBounds
+
+    bounder = PairBounds(net, bounds=bounds, enumerate_coords=enumerate_coords)
+    return np.array([_local_radius(bounder, X[i], int(labels[i]), low[i], float(start[i]), bound[labels[i]], steps)
+                     for i in range(len(labels))])
+
+
+def _local_radii(net, X, labels, low, start, bound, todo, steps, bounds, enumerate_coords, scheduler, workers,
+                 batch_size, notes) -> np.ndarray:
+    radii = start.copy()
+    batches = [todo[i:i + batch_size] for i in range(0, todo.size, batch_size)]
+    args = [(net, X[b], labels[b], low[b], start[b], bound, steps, bounds, enumerate_coords) for b in batches]
+    if scheduler is None and workers is None:
+        for b, a in zip(batches, args):
+            radii[b] = _local_batch(*a)
+        return radii
+    from funclib.jobs import run_tasks
+
+    report = run_tasks({f"local-{k}": (_local_batch, a) for k, a in enumerate(args)}, scheduler=scheduler, workers=workers,
+                  progress=None)
+    if report.failures:
+        key, why = next(iter(report.failures.items()))
+        raise VerificationError(f"{len(report.failures)} local batch task(s) failed ({key}: {why}); "
+                                "no radius is reported")
+    for k, b in enumerate(batches):
+        radii[b] = report.results[f"local-{k}"]
+    notes.append(f"local: {len(batches)} Dask task(s) on {report.workers} worker(s), {report.seconds:.2f} s")
+    return radii
+
+
 def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "global", solver: str = "auto",
-               time_limit: float | None = None, lipsdp: str = "neuron", local_steps: int = 4,
-               crown_steps: int = 12, alpha_steps: int = 0) -> RobustnessResult:
+               time_limit: float | None = None, lipsdp: str = "neuron", local_steps: int = 10,
+               local_bounds: str = "crown", enumerate_coords: int = 12, scheduler: str | None = None,
+               workers: int | None = None, batch_size: int = 25, crown_steps: int = 12,
+               alpha_steps: int = 0) -> RobustnessResult:
     """Certified ℓ2 robustness radius of every input (see the module docstring for the math).
 
     Parameters
@@ -269,15 +316,23 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
     method : {"global", "pairwise", "local", "crown"}
         ``global``: ``r = margin / (√2 L)``; ``pairwise``: one LipSDP per class pair that some
         correctly classified input needs (``r = min_j margin_yj / L_yj``), never smaller;
-        ``local``: per input, bisection on ε with the LipSDP bound on the ball (never smaller
-        than ``global``; ``local_steps`` solves per input); ``crown``: per input, bisection on ε
+        ``local``: per input, bisection on ε from the ``pairwise`` radius with pairwise
+        Lipschitz bounds on the ball (never smaller than ``pairwise``); ``crown``: per input, bisection on ε
         with CROWN bound propagation (:func:`~funclib.verify.crown.crown_radii`, proven
         relaxations of the activations), never smaller than ``global``.
     solver, time_limit, lipsdp : str, float or None, str
-        Passed to :func:`~funclib.verify.api.lipschitz` (``lipsdp`` is its ``method``; the
-        local bounds always use LipSDP-Neuron).
+        Passed to :func:`~funclib.verify.api.lipschitz` (``lipsdp`` is its ``method``).
     local_steps : int
-        LipSDP solves per input for ``local`` (the first caps the radius, the rest bisect).
+        Bisection steps per input for ``local`` (each costs one bound on the ball, no SDP).
+    local_bounds : {"crown", "ibp"}
+        Pre-activation intervals on the ball for ``local`` (:func:`~funclib.verify.local.ball_intervals`;
+        they differ only for two or more hidden layers).
+    enumerate_coords : int
+        Input-layer coordinates whose vertices ``local`` enumerates (cost ``2^enumerate_coords``).
+    scheduler, workers, batch_size : str or None, int or None, int
+        ``local`` runs batches of ``batch_size`` inputs as Dask tasks when ``scheduler`` (an
+        address) or ``workers`` (a local cluster of that many processes) is given
+        (:func:`funclib.jobs.cluster`), else in this process. A failed task raises.
     crown_steps, alpha_steps : int
         Bisection steps and α-CROWN steps per certification for ``crown``.
 
@@ -297,8 +352,14 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
         raise ValueError(f"norm must be 'l2' (ℓ∞ and others are not implemented), got {norm!r}")
     if int(local_steps) != local_steps or local_steps < 1:
         raise ValueError(f"local_steps must be a positive integer, got {local_steps!r}")
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if method not in ROBUSTNESS_METHODS:
         raise ValueError(f"method must be one of {', '.join(ROBUSTNESS_METHODS)}, got {method!r}")
+    if local_bounds not in INTERVAL_BOUNDS:
+        raise ValueError(f"local_bounds must be one of {', '.join(INTERVAL_BOUNDS)}, got {local_bounds!r}")
+    if int(enumerate_coords) != enumerate_coords or not 0 <= enumerate_coords <= 20:
+        raise ValueError(f"enumerate_coords must be an integer in 0..20, got {enumerate_coords!r}")
     X_arr = np.asarray(X)
     net = _as_network(model, X_arr)
     if any(a.kind == "grouped" for a in net.activations):
@@ -313,7 +374,7 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
     K = net.dims[-1]
     bound = np.full((K, K), math.sqrt(2.0) * L)  # valid for every pair: ‖e_i - e_j‖ = √2
     pair_matrix = None
-    if method == "pairwise":
+    if method in ("pairwise", "local"):
         pair_matrix = np.full((K, K), np.nan)
         needed = {tuple(sorted((int(c), j))) for c in np.unique(labels[correct]) for j in range(K) if j != c}
         for i, j in sorted(needed):
@@ -321,17 +382,17 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
             bound[i, j] = bound[j, i] = pair_matrix[i, j] = pair_matrix[j, i] = value
     rows = np.arange(labels.size)
     if method == "local":
-        radii = _global_radii(low, bound, labels, correct)
-        low_min = np.min(np.where(np.arange(K)[None, :] == labels[:, None], np.inf, low), axis=1)
-        for i in np.flatnonzero(radii > 0):
-            radii[i] = _local_radius(net, X_flat[i], low_min[i], radii[i], local_steps, opts, L)
-        solves.append({"pair": None, "local_inputs": int(np.sum(correct)), "steps": local_steps})
-        notes.append(f"local: bisection with {local_steps} LipSDP solves per correctly classified input")
-        diff[rows, labels] = np.inf
-        return RobustnessResult(
-            radii=radii, predictions=pred, labels=labels, margins=np.min(diff, axis=1, initial=np.inf),
-            lipschitz=L, method=method, norm=norm, seconds=time.perf_counter() - start, solves=solves, notes=notes)
-    radii = _global_radii(low, bound, labels, correct)  # margin lower bound over the pair's constant, rounded down
+        start_radii = _global_radii(low, bound, labels, correct)  # the pairwise radii
+        todo = np.flatnonzero(start_radii > 0)
+        radii = _local_radii(net, X_flat, labels, low, start_radii, bound, todo, int(local_steps), local_bounds,
+                             enumerate_coords, scheduler, workers, int(batch_size), notes)
+        solves.append({"pair": None, "local_inputs": int(todo.size), "steps": local_steps, "bounds": local_bounds,
+                       "enumerate_coords": enumerate_coords})
+        notes.append(f"local: bisection ({local_steps} steps) from the pairwise radius with pairwise Lipschitz "
+                     f"bounds on each ball ({local_bounds} intervals, {enumerate_coords} coordinates enumerated)")
+    else:
+        start_radii = None
+        radii = _global_radii(low, bound, labels, correct)  # margin lower bound over the pair's constant, rounded down
     if method == "crown":
         from .crown import crown_radii
 
@@ -347,6 +408,7 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
     diff[rows, labels] = np.inf
     return RobustnessResult(
         radii=radii, predictions=pred, labels=labels, margins=np.min(diff, axis=1, initial=np.inf),
-        lipschitz=L, method=method, norm=norm, pairwise=pair_matrix, seconds=time.perf_counter() - start,
+        lipschitz=L, method=method, norm=norm, pairwise=pair_matrix, baseline_radii=start_radii,
+        seconds=time.perf_counter() - start,
         solves=solves, notes=notes,
     )
