@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
+from ..formula import as_sympy
 from ..kernels.printer import ErfcScaled, ExpSq, round_to_dtype
 from ..special import erfc as stable_erfc
 from ..special import sigmoid, softplus
@@ -74,7 +75,7 @@ class ExprPrinter:
 
     # -- shared ---------------------------------------------------------------------------
     def const(self, value) -> str:
-        v = value if isinstance(value, float) else round_to_dtype(sp.sympify(value), self.dtype)
+        v = value if isinstance(value, float) else round_to_dtype(as_sympy(value), self.dtype)
         text = self.number(v)
         self.constants.add(text)
         return text
