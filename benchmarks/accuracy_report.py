@@ -68,9 +68,9 @@ oracle's *undecided* points: [accuracy of user formulas](accuracy-user-formulas.
 def vecmath_table(points: int) -> list[str]:
     import numba
 
-    from funclib.kernels import vecmath
+    from funclib.kernels.mathlib import vecmath
 
-    lines = ["## funclib's vectorizable math (funclib.kernels.vecmath) vs mpmath", "",
+    lines = ["## funclib's vectorizable math (funclib.kernels.mathlib.vecmath) vs mpmath", "",
              "| function | float64 max ULP | float64 p99 | float32 max ULP | float32 p99 | worst x (float64) |",
              "|---|---:|---:|---:|---:|---:|"]
     for name in VECMATH:

@@ -92,7 +92,7 @@ def _elementwise(cuda, funclib, sizes, dtypes, repeat, copy_gbs):
 
 
 def _rowwise(cuda, total_log2, lengths, repeat, copy_gbs):
-    from funclib.kernels import cuda_rowwise as R
+    from funclib.kernels.cuda import rowwise as R
 
     rows = []
     total = 1 << total_log2
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (runs under NUMBA_ENABLE_CUDASIM=1)")
     args = ap.parse_args(argv)
     import funclib
-    from funclib.kernels.cuda_kernel import require_cuda
+    from funclib.kernels.cuda.kernel import require_cuda
 
     where = require_cuda()
     from numba import cuda

@@ -390,7 +390,7 @@ def measure_entry(
     return results
 
 
-# -- references for funclib.kernels.vecmath ------------------------------------------------
+# -- references for funclib.kernels.mathlib.vecmath ------------------------------------------------
 
 def _mp_erfc(x):
     if x > 1e6:

@@ -215,7 +215,7 @@ def _check_elementwise():
     assert y.shape == (4, 6) and y.flags.f_contiguous
     assert _ulp(y, cy) <= ELEMENTWISE_ULP and _ulp(dy, cdy, floor=DERIVATIVE_FLOOR) <= ELEMENTWISE_ULP
     src = k.source
-    assert "from funclib.kernels import cuda_math as math" in src and "@cuda.jit" in src
+    assert "from funclib.kernels.cuda import devmath as math" in src and "@cuda.jit" in src
 
 
 def _check_grad():
@@ -283,7 +283,8 @@ def _check_device():
     else:
         raise AssertionError("a float64 device array was accepted by a float32 kernel")
     # row-wise and tropical on device arrays
-    from funclib.kernels import cuda_rowwise, cuda_tropical, rowwise
+    from funclib.kernels import rowwise
+    from funclib.kernels.cuda import rowwise as cuda_rowwise, tropical as cuda_tropical
 
     xr = np.random.default_rng(0).normal(size=(3, 9))
     d = cuda_rowwise.softmax(cuda.to_device(xr))
@@ -348,7 +349,8 @@ def _row_call(mod, name, x, mask, v, kw, path=None):
 
 
 def _check_rows(cases):
-    from funclib.kernels import cuda_rowwise, rowwise
+    from funclib.kernels import rowwise
+    from funclib.kernels.cuda import rowwise as cuda_rowwise
 
     for name, dt, path, with_mask, kw in cases:
         x, mask, v = _row_data(dt)
@@ -367,7 +369,8 @@ def _check_rows(cases):
 def _check_rowwise():
     _check_rows(ROW_CASES)
     # the same input through a batch shape and another axis
-    from funclib.kernels import cuda_rowwise, rowwise
+    from funclib.kernels import rowwise
+    from funclib.kernels.cuda import rowwise as cuda_rowwise
 
     x = np.random.default_rng(5).normal(size=(2, 7, 3))
     got = cuda_rowwise.sparsemax(x, axis=1)
@@ -396,7 +399,8 @@ def _check_rowwise_sweep():
 
 
 def _check_tropical():
-    from funclib.kernels import cuda_tropical, tropical
+    from funclib.kernels import tropical
+    from funclib.kernels.cuda import tropical as cuda_tropical
 
     rng = np.random.default_rng(7)
     for dt in (np.float32, np.float64):
@@ -426,7 +430,7 @@ def _check_cli_nocuda():
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         rc = main(["kernel", "gelu", "--target", "cuda"])
-    from funclib.kernels.cuda_kernel import cuda_status
+    from funclib.kernels.cuda.kernel import cuda_status
 
     if cuda_status()[0]:  # a real GPU: the command must work
         assert rc == 0, err.getvalue()
@@ -452,7 +456,7 @@ def _check_ptx():
     import funclib
     from funclib.kernels.api import _entry_spec
     from funclib.kernels.cache import load_module
-    from funclib.kernels.cuda_codegen import cuda_key, generate_cuda_source
+    from funclib.kernels.cuda.codegen import cuda_key, generate_cuda_source
 
     for name in ("gelu", "mish", "pau", "silu"):
         spec, _, _ = _entry_spec(funclib.get(name), dtype="float32", outputs=("value", "derivative"), params=None,
@@ -463,7 +467,7 @@ def _check_ptx():
         ptx, _ = cuda.compile_ptx(mod.run.py_func, sig, cc=(9, 0))
         f64 = [line for line in ptx.splitlines() if ".f64" in line]
         assert not f64, f"{name}: float32 kernel uses float64: {f64[:3]}"
-    from funclib.kernels.cuda_rowwise_kernels import kernels
+    from funclib.kernels.cuda.rowwise_kernels import kernels
 
     a, mk = types.float32[:, ::1], types.boolean[:, ::1]
     for path in ("warp", "block"):

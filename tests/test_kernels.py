@@ -25,7 +25,7 @@ from catalog_sample import slow_entries  # noqa: E402
 from funclib.accuracy import ulp_error  # noqa: E402
 from funclib.kernels import KernelError  # noqa: E402
 from funclib.kernels import kernel as kernel_module  # noqa: E402
-from funclib.kernels.intrinsics import vector_registers  # noqa: E402
+from funclib.kernels.mathlib.intrinsics import vector_registers  # noqa: E402
 
 ELEMENTWISE = [e for e in funclib.entries() if e.kind == "elementwise"]
 SLOW_ENTRIES = slow_entries(ELEMENTWISE)
@@ -486,7 +486,7 @@ def test_cli_kernel_errors(capsys):
     from funclib.cli import main
 
     assert main(["kernel", "softmax"]) == 2
-    from funclib.kernels.cuda_kernel import cuda_status
+    from funclib.kernels.cuda.kernel import cuda_status
 
     if not cuda_status()[0]:  # no GPU and no simulator: a clear error, not a crash
         assert main(["kernel", "gelu", "--target", "cuda"]) == 2

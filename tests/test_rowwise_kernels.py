@@ -614,7 +614,7 @@ def test_exp_sum_loop_is_simd(tmp_path):
         x = np.ones(256, np.float32); d = np.ones(1, bool); one = np.float32(1)
         R._sum_exp_blk(x, d, False, one, one)
         asm = R._sum_exp_blk.inspect_asm(R._sum_exp_blk.signatures[0])
-        from funclib.kernels.intrinsics import vector_registers
+        from funclib.kernels.mathlib.intrinsics import vector_registers
         regs = "|".join(vector_registers())
         print(len(re.findall(rf"v(fmadd|fnmadd)\\w*ps\\s+%({regs})", asm)), asm.count("vroundps") + asm.count("vrndscaleps"))
     """)

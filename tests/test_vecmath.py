@@ -1,4 +1,4 @@
-"""funclib's vectorizable math (funclib.kernels.vecmath) against mpmath, in ULPs.
+"""funclib's vectorizable math (funclib.kernels.mathlib.vecmath) against mpmath, in ULPs.
 
 Every function, float64 and float32, on exact inputs over its whole domain — linear and
 logarithmic scales, tails, ±0, subnormals, the largest finite values, ±inf, NaN — against
@@ -20,9 +20,9 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from funclib.accuracy import VECMATH_REFERENCES, sample_points, ulp_error, vecmath_reference  # noqa: E402
-from funclib.kernels import coefficients as C  # noqa: E402
-from funclib.kernels import remez, vecmath  # noqa: E402
-from funclib.kernels.intrinsics import vector_registers  # noqa: E402
+from funclib.kernels.mathlib import coefficients as C  # noqa: E402
+from funclib.kernels.mathlib import remez, vecmath  # noqa: E402
+from funclib.kernels.mathlib.intrinsics import vector_registers  # noqa: E402
 
 DTYPES = ("float64", "float32")
 
@@ -175,7 +175,7 @@ def test_stored_coefficients_meet_their_recorded_error():
     # coefficients.py records each polynomial's weighted minimax error; recompute it on the
     # generator's grid (an independent check of the constants the ULP tests rely on) and check
     # it is of the order the generator reaches today. The file is not bit-for-bit what
-    # `python -m funclib.kernels.remez --write` now prints (the generator changed after it was
+    # `python -m funclib.kernels.mathlib.remez --write` now prints (the generator changed after it was
     # written: today's fits are equal or better, EXPM1_F32 5x); regenerating must rerun the
     # accuracy suite, so it is left for a deliberate change.
     for spec in remez.specs():

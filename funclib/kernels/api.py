@@ -58,7 +58,7 @@ def _target(target: str) -> str:
 
 def _build(spec: KernelSpec, *, defaults=None, check=None, target: str = "cpu"):
     if _target(target) == "cuda":
-        from .cuda_kernel import build_cuda_kernel  # imports numba.cuda only now
+        from .cuda.kernel import build_cuda_kernel  # imports numba.cuda only now
 
         return build_cuda_kernel(spec, defaults=defaults, check=check)
     key = spec.key()
@@ -103,13 +103,13 @@ def compile(  # noqa: A001 - the natural name; shadows the builtin only inside t
         What a call returns, fused in one pass; ``grad_params`` is
         :math:`\\sum_i g_i\\,\\partial f/\\partial\\theta(x_i)` for the parameters ``wrt``.
     accuracy : {"fast", "libm"}
-        ``fast``: funclib's vectorizable math (:mod:`funclib.kernels.vecmath`, a few ULP);
+        ``fast``: funclib's vectorizable math (:mod:`funclib.kernels.mathlib.vecmath`, a few ULP);
         ``libm``: the C library's scalar functions.
     wrt : sequence of str, optional
         Parameters for ``grad_params`` (default: all).
     target : {"cpu", "cuda"}
         ``cuda``: the same generated code as CUDA kernels
-        (:class:`funclib.kernels.cuda_kernel.CudaKernel`; needs numba-cuda and a GPU, or
+        (:class:`funclib.kernels.cuda.kernel.CudaKernel`; needs numba-cuda and a GPU, or
         ``NUMBA_ENABLE_CUDASIM=1``; see ``docs/cuda.md``).
     rewrite_search : bool
         Search for more accurate forms of outputs that miss the ULP target

@@ -191,7 +191,7 @@ def _cmd_kernel_cuda(args: argparse.Namespace) -> int:
     from ..cli import UsageError, parse_params
 
     try:
-        from .cuda_kernel import cuda_status
+        from .cuda.kernel import cuda_status
     except Exception as exc:  # noqa: BLE001 - report any import problem as "unavailable"
         raise UsageError(f"CUDA is unavailable: {exc}") from None
     ok, where = cuda_status()

@@ -7,8 +7,8 @@ numeric subexpressions (``sqrt(2)/2``) are folded and rounded once, correctly, t
 format. Branches (``where``/``Piecewise``, ``Max``, ``Heaviside``, ``sign``) become selects
 between values that are computed beforehand, so loops stay vectorizable.
 
-Function calls go to :mod:`funclib.kernels.vecmath` (``accuracy="fast"``) or to
-:mod:`funclib.kernels.libm` (``accuracy="libm"``), both providing ``NAME_f64``/``NAME_f32``.
+Function calls go to :mod:`funclib.kernels.mathlib.vecmath` (``accuracy="fast"``) or to
+:mod:`funclib.kernels.mathlib.libm` (``accuracy="libm"``), both providing ``NAME_f64``/``NAME_f32``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ _LIBM_ONLY = {
 }
 
 #: Gamma functions: libm's double routines; float32 kernels evaluate them in double and round
-#: once (see :mod:`funclib.kernels.libm`).
+#: once (see :mod:`funclib.kernels.mathlib.libm`).
 _LIBM_GAMMA = {sp.gamma: ("math.gamma", "lm.gamma_f32"), sp.loggamma: ("math.lgamma", "lm.lgamma_f32")}
 
 _MAX_INLINE_POWER = 8

@@ -18,7 +18,7 @@ Every helper here is dispatched on the argument's type (``numba.extending.overlo
 float32 kernel only ever sees float32 literals and computes in float32.
 
 The polynomial :math:`Q` and the ``fma`` intrinsic are shared with
-:mod:`funclib.kernels.vecmath` (:mod:`funclib.kernels.coefficients`, degree 10 for float64 and
+:mod:`funclib.kernels.mathlib.vecmath` (:mod:`funclib.kernels.mathlib.coefficients`, degree 10 for float64 and
 4 for float32, relative minimax error ``6.1e-18`` and ``1.3e-7``). The range reduction is
 this module's own: the Two-Pass algorithm needs :func:`exp_reduce` unclamped up to
 ``TWO_PASS_LIMIT`` (vecmath's exp clamps at the overflow thresholds) and :func:`vexp_sub`
@@ -42,8 +42,8 @@ from numba.extending import intrinsic, overload
 
 from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from .. import coefficients as _coefficients
-from ..intrinsics import fma
+from ..mathlib import coefficients as _coefficients
+from ..mathlib.intrinsics import fma
 
 __all__ = [
     "exp2i",
@@ -121,7 +121,7 @@ fminimum.__doc__ = "IEEE 754-2019 ``minimum``: NaN-propagating min (``llvm.minim
 # --------------------------------------------------------------------------------------
 
 # Q(r) = (e^r - 1 - r)/r^2 on [-ln2/2, ln2/2]: the same minimax polynomials as
-# funclib.kernels.vecmath's exp (funclib.kernels.coefficients, from funclib.kernels.remez).
+# funclib.kernels.mathlib.vecmath's exp (funclib.kernels.mathlib.coefficients, from funclib.kernels.mathlib.remez).
 _Q64 = _coefficients.EXP_F64
 _Q32 = _coefficients.EXP_F32
 

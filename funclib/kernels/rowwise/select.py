@@ -27,7 +27,7 @@ from numba import njit, prange
 
 from .. import numba_cache  # noqa: F401 - Numba caches go to the funclib cache, not the package
 
-from funclib.kernels.intrinsics import fma
+from funclib.kernels.mathlib.intrinsics import fma
 from funclib.kernels.rowwise.scalar_math import vexp
 from funclib.kernels.rowwise.reduce import JIT, JIT_PARALLEL, fill
 from funclib.kernels.rowwise.weighted import pow2_scale, row_extremes

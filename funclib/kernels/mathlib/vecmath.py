@@ -2,7 +2,7 @@ r"""Vectorizable elementary functions for float64 and float32 (Numba, no libm ca
 
 Numba's ``math.exp``/``log``/``erf``/``tanh`` are scalar libm calls (pip builds have no SVML),
 so a loop that calls them is not vectorized. The functions here are straight-line code —
-range reduction, a minimax polynomial (coefficients from :mod:`funclib.kernels.remez`) and
+range reduction, a minimax polynomial (coefficients from :mod:`funclib.kernels.mathlib.remez`) and
 exponent arithmetic on the IEEE bits — with every branch written as a select, so LLVM
 vectorizes loops that call them. Each has a ``_f64`` and a ``_f32`` version; the float32 ones
 use only float32 constants and float32 arithmetic.

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .kernel import checked_input, param_values
-from .printer import KernelError
+from ..kernel import checked_input, param_values
+from ..printer import KernelError
 
 __all__ = ["CudaKernel", "CudaUnavailableError", "require_cuda", "cuda_status", "is_device_array", "as_device", "launch_config"]
 
@@ -296,8 +296,8 @@ def build_cuda_kernel(spec, *, defaults=None, check=None) -> CudaKernel:
     require_cuda()
     from numba import config
 
-    from .cache import load_module
-    from .cuda_codegen import cuda_key, generate_cuda_source
+    from ..cache import load_module
+    from .codegen import cuda_key, generate_cuda_source
 
     sim = bool(config.ENABLE_CUDASIM)
     key = cuda_key(spec, sim)

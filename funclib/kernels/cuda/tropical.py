@@ -17,8 +17,8 @@ from functools import lru_cache
 import numpy as np
 from numba import config, cuda
 
-from .cuda_kernel import as_device, is_device_array, require_cuda
-from .tropical import check_pair
+from .kernel import as_device, is_device_array, require_cuda
+from ..tropical import check_pair
 
 __all__ = ["maxplus_matmul", "hilbert_score", "TILE"]
 

@@ -1,8 +1,8 @@
 """Minimax polynomial approximations by the Remez exchange algorithm (mpmath, offline tool).
 
-The vectorizable math of :mod:`funclib.kernels.vecmath` evaluates polynomials whose
-coefficients come from here; ``python -m funclib.kernels.remez --write`` regenerates
-``funclib/kernels/coefficients.py`` and the tests check that the stored coefficients still
+The vectorizable math of :mod:`funclib.kernels.mathlib.vecmath` evaluates polynomials whose
+coefficients come from here; ``python -m funclib.kernels.mathlib.remez --write`` regenerates
+``funclib/kernels/mathlib/coefficients.py`` and the tests check that the stored coefficients still
 meet their error bounds.
 
 Given a target :math:`g` on :math:`[a, b]`, basis powers :math:`k_0 < k_1 < \\dots < k_{n-1}`
@@ -213,7 +213,7 @@ def round_coefficients(
     return [float(c) for c in fixed]
 
 
-# -- the approximations used by funclib.kernels.vecmath ---------------------------------------
+# -- the approximations used by funclib.kernels.mathlib.vecmath ---------------------------------------
 
 def _exp_quotient(r):
     """(e^r - 1 - r)/r^2, the polynomial part of exp and expm1."""
@@ -344,8 +344,8 @@ def render(approximations: Sequence[Approximation]) -> str:
     lines = [
         '"""Minimax coefficients of funclib\'s vectorizable math (generated; do not edit).',
         "",
-        "Regenerate with ``python -m funclib.kernels.remez --write``. Each tuple holds the",
-        "coefficients c_0, c_1, ... of sum_k c_k s**k (see funclib/kernels/remez.py for the target",
+        "Regenerate with ``python -m funclib.kernels.mathlib.remez --write``. Each tuple holds the",
+        "coefficients c_0, c_1, ... of sum_k c_k s**k (see funclib/kernels/mathlib/remez.py for the target",
         "functions and intervals); ``*_ERROR`` is the weighted minimax error of the rounded",
         'coefficients (relative where the fit is relative) measured on a 2000-point grid."""',
         "",
@@ -383,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import pathlib
 
-    parser = argparse.ArgumentParser(description="regenerate funclib/kernels/coefficients.py")
+    parser = argparse.ArgumentParser(description="regenerate funclib/kernels/mathlib/coefficients.py")
     parser.add_argument("--write", action="store_true", help="write the file (default: print)")
     parser.add_argument("--only", nargs="*", help="refit only these (e.g. ERFC_F32); keep the others")
     args = parser.parse_args(argv)

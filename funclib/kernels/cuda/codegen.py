@@ -5,7 +5,7 @@ stable outputs, limits at ±inf and the CSE, and :func:`funclib.kernels.codegen.
 them with the same :class:`~funclib.kernels.printer.Printer` (typed constants of the kernel
 dtype, branch-free selects, kink conventions, saturation thresholds). The statements are
 pasted into CUDA kernels; the module binds the printer's ``vm``/``lm``/``math`` prefixes to
-:mod:`funclib.kernels.cuda_math`, whose device functions carry the same names.
+:mod:`funclib.kernels.cuda.devmath`, whose device functions carry the same names.
 
 The generated module defines
 
@@ -33,16 +33,16 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from ..formula import make_symbol
-from .codegen import KernelSpec, docstring_lines, indent_lines, kernel_body, metadata_lines, symbolic_outputs
-from .printer import KernelError, Printer
+from ...formula import make_symbol
+from ..codegen import KernelSpec, docstring_lines, indent_lines, kernel_body, metadata_lines, symbolic_outputs
+from ..printer import KernelError, Printer
 
 __all__ = ["CUDA_FORMAT_VERSION", "cuda_key", "generate_cuda_source", "launch_constants"]
 
 #: Bump when the generated CUDA code changes meaning (part of every CUDA cache key).
 CUDA_FORMAT_VERSION = 1
 
-_SOURCES = ("cuda_codegen.py", "cuda_math.py")
+_SOURCES = ("codegen.py", "devmath.py")
 
 
 def launch_constants(simulator: bool) -> dict[str, int]:
@@ -98,7 +98,7 @@ def generate_cuda_source(spec: KernelSpec, simulator: bool) -> str:
         "import numpy as np",
         "from numba import cuda",
         "",
-        "from funclib.kernels import cuda_math as math",
+        "from funclib.kernels.cuda import devmath as math",
         "",
         "vm = math",
         "lm = math",

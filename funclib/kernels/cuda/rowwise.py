@@ -12,15 +12,15 @@ closed-form Jacobian products) and add ``stream`` and ``path``:
 
 ``path``: ``"warp"`` (one warp per row; for rows up to :data:`WARP_MAX_N`), ``"block"`` (one
 block per row with a shared-memory reduction) or ``"auto"``. ``algorithm``: ``"three_pass"``
-or ``"online"`` (online normalizer). Device code: :mod:`funclib.kernels.cuda_rowwise_kernels`.
+or ``"online"`` (online normalizer). Device code: :mod:`funclib.kernels.cuda.rowwise_kernels`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .cuda_kernel import as_device, is_device_array, require_cuda
-from .rowwise.layout import as_rows, check_scalar
+from .kernel import as_device, is_device_array, require_cuda
+from ..rowwise.layout import as_rows, check_scalar
 
 __all__ = [
     "WARP_MAX_N",
@@ -131,7 +131,7 @@ class _Job:
     def launch(self, kernel_name, path, *args):
         from numba import cuda
 
-        from .cuda_rowwise_kernels import SIMULATOR, kernels
+        from .rowwise_kernels import SIMULATOR, kernels
 
         ks = kernels(str(self.dtype), _choose(path, self.n))
         rpb = ks["rows_per_block"]

@@ -16,7 +16,7 @@ function here is a CUDA device function in the argument's precision:
   ``log(0) = -inf``, ``sqrt(-1) = NaN``) and rounds to the argument's dtype. The choice is
   made once, at import, from ``numba.config.ENABLE_CUDASIM``.
 
-The composite functions use the stable forms of :mod:`funclib.kernels.libm` (same names,
+The composite functions use the stable forms of :mod:`funclib.kernels.mathlib.libm` (same names,
 same formulas): :math:`\sigma(x) = (1 \text{ or } e)/(1+e)`, :math:`e = e^{-|x|}`;
 softplus :math:`\max(x,0) + \mathrm{log1p}(e^{-|x|})`; :math:`\mathrm{sech}^2 a = 4q/(1+q)^2`,
 :math:`q = e^{-2|a|}`. ``erfc_scaled(u, c_hi, c_lo)`` :math:`= \mathrm{erfc}(cu)` and
@@ -24,7 +24,7 @@ softplus :math:`\max(x,0) + \mathrm{log1p}(e^{-|x|})`; :math:`\mathrm{sech}^2 a 
 (:math:`c u` or :math:`c u^2`, formed exactly with an FMA on the GPU) as a first-order
 correction, :math:`\mathrm{erfc}(p + \delta) \approx \mathrm{erfc}(p) - \delta\,\tfrac{2}{\sqrt\pi} e^{-p^2}`
 and :math:`e^{p + \delta} \approx e^p (1 + \delta)`, so exact GELU keeps its accuracy in the
-tail (as :mod:`funclib.kernels.vecmath` does on the CPU; the CPU ``libm`` fallback does not).
+tail (as :mod:`funclib.kernels.mathlib.vecmath` does on the CPU; the CPU ``libm`` fallback does not).
 
 Note that NVVM contracts ``a*b + c`` into one FMA by default (Numba-CUDA without
 ``fastmath``), so GPU results may also differ from the CPU kernels by the rounding of

@@ -1,7 +1,7 @@
 """Minimax coefficients of funclib's vectorizable math (generated; do not edit).
 
-Regenerate with ``python -m funclib.kernels.remez --write``. Each tuple holds the
-coefficients c_0, c_1, ... of sum_k c_k s**k (see funclib/kernels/remez.py for the target
+Regenerate with ``python -m funclib.kernels.mathlib.remez --write``. Each tuple holds the
+coefficients c_0, c_1, ... of sum_k c_k s**k (see funclib/kernels/mathlib/remez.py for the target
 functions and intervals); ``*_ERROR`` is the weighted minimax error of the rounded
 coefficients (relative where the fit is relative) measured on a 2000-point grid."""
 

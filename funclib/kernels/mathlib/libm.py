@@ -1,4 +1,4 @@
-"""The ``accuracy="libm"`` counterparts of :mod:`funclib.kernels.vecmath`.
+"""The ``accuracy="libm"`` counterparts of :mod:`funclib.kernels.mathlib.vecmath`.
 
 Same names and stable forms, but every transcendental is the C library's (``math.exp``,
 ``math.log1p``, ``math.erfc``...), which Numba calls in the argument's own precision
@@ -22,7 +22,7 @@ __all__ = [
     "gamma_f32", "lgamma_f32", "digamma_f32",
 ]
 
-# not cached: see funclib/kernels/vecmath.py (cached callees are not inlined)
+# not cached: see funclib/kernels/mathlib/vecmath.py (cached callees are not inlined)
 _JIT = dict(cache=False, error_model="numpy", nogil=True)
 F = np.float32
 _Z, _H, _O, _TWO, _FOUR = F(0.0), F(0.5), F(1.0), F(2.0), F(4.0)
