@@ -133,30 +133,25 @@ def _distribute_once(e: sp.Basic) -> sp.Basic:
 
 
 def _rewrite_add(e: sp.Add) -> sp.Expr:
+    # SymPy distributes numeric factors, so c*(1 - tanh(u)**2) arrives as c - c*tanh(u)**2:
+    # match the constant term c with a term of coefficient -c (c = 1 is the common case).
     terms = list(e.args)
-    if sp.S.One in terms:
-        others = [t for t in terms if t is not sp.S.One]
+    for c in [t for t in terms if t.is_Number and t != 0]:
+        others = list(terms)
+        others.remove(c)
         for k, t in enumerate(others):
-            # 1 - tanh(u)**2 -> cosh(u)**-2 (no cancellation where tanh(u) ~ 1)
-            if (
-                t.is_Mul and len(t.args) == 2 and t.args[0] is sp.S.NegativeOne
-                and t.args[1].is_Pow and isinstance(t.args[1].base, sp.tanh) and t.args[1].exp == 2
-            ):
-                rest = others[:k] + others[k + 1 :]
-                return sp.Add(*rest, sp.cosh(t.args[1].base.args[0]) ** -2)
-            # 1 - sigmoid(u) -> sigmoid(-u)
-            if t.is_Mul and t.args[0] is sp.S.NegativeOne and len(t.args) == 2:
-                inner = t.args[1]
-                if isinstance(inner, sigmoid):
-                    rest = others[:k] + others[k + 1 :]
-                    return sp.Add(*rest, sigmoid(-inner.args[0]))
-    if sp.S.NegativeOne in terms:
-        others = [t for t in terms if t is not sp.S.NegativeOne]
-        for k, t in enumerate(others):
-            # exp(u) - 1 -> expm1(u)
-            if isinstance(t, sp.exp):
-                rest = others[:k] + others[k + 1 :]
-                return sp.Add(*rest, expm1(t.args[0]))
+            coeff, core = t.as_coeff_Mul()
+            rest = others[:k] + others[k + 1 :]
+            if coeff == -c:
+                # c - c*tanh(u)**2 -> c*cosh(u)**-2 (no cancellation where tanh(u) ~ 1)
+                if core.is_Pow and isinstance(core.base, sp.tanh) and core.exp == 2:
+                    return sp.Add(*rest, c * sp.cosh(core.base.args[0]) ** -2)
+                # c - c*sigmoid(u) -> c*sigmoid(-u)
+                if isinstance(core, sigmoid):
+                    return sp.Add(*rest, c * sigmoid(-core.args[0]))
+                # a*exp(u) - a -> a*expm1(u) (here a = -c)
+                if isinstance(core, sp.exp):
+                    return sp.Add(*rest, coeff * expm1(core.args[0]))
     return e
 
 

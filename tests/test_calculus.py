@@ -93,6 +93,25 @@ def test_rewrites_produce_the_named_functions():
     assert str(calculus.stabilize(parse_formula("log(1 + x**2)"))) == "log1p(x**2)"
 
 
+@pytest.mark.parametrize(
+    "text, point",
+    [
+        ("tanh(x)/10", 20.0),  # derivative 1/10 - tanh(x)**2/10: SymPy distributes the 1/10
+        ("3*tanh(2*x) + x", -12.0),
+        ("5*sigmoid(x)", 40.0),  # 5*sigmoid(x)*(1 - sigmoid(x)) arrives distributed too
+        ("7*exp(x) - 7*x", -1e-9),  # f' = 7*exp(x) - 7: an expm1 form
+    ],
+)
+def test_stable_forms_with_numeric_coefficients(text, point):
+    # c - c*g(u) must get the same stable form as 1 - g(u): checked against mpmath where the
+    # distributed form cancels to 0 (or to a few digits) in float64.
+    f = parse_formula(text)
+    d = calculus.derivative(f, x)
+    exact = mp_evaluate(sp.diff(f, x), {x: point}, dps=60)
+    got = float(np_evaluate(d, {x: np.array([point])})[0])
+    assert exact != 0 and abs(got - float(exact)) <= 4e-16 * abs(float(exact)), (d, got, exact)
+
+
 def test_kink_conventions():
     relu_max = parse_formula("Max(0, x)")
     assert calculus.derivative(relu_max, x).subs(x, 0) == 0
