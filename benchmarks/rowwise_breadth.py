@@ -4,7 +4,8 @@ For each map with a kernel in :mod:`funclib.kernels.rowwise.breadth` (StableMax,
 Taylor and spherical softmax, L2/RMS normalization, standardization, sparsegen-lin, the ReLU
 attentions, AB-ReLU, k-WTA, hardmax, ev-softmax, mellowmax, the Boltzmann operator, ASH, the
 classification Z-loss, and the compositions Switch router, DeepSeek-V3 gate, adaptive-temperature
-softmax), float32
+softmax; sparsehourglass, VBAF and NaLaFormer's query feature of
+:mod:`funclib.kernels.rowwise.breadth7`), float32
 rows of length n in ``--sizes`` (``2**total_log2 / n`` rows), value and VJP, in one run:
 
 * ``numpy``: the obvious NumPy composition of the definition (the float32 array expressions a
@@ -20,8 +21,8 @@ funclib median (> 1: funclib faster). PyTorch uses Numba's thread count. The CPU
 from ``benchmarks/hostinfo.py``; the load average at start and end is recorded (the development
 machine is shared). Results go to ``benchmarks/results/rowwise_breadth.json``.
 
-Run: ``python benchmarks/rowwise/breadth.py [--repeat R] [--sizes 256,4096] [--total-log2 20]
-[--threads T]``.
+Run: ``python benchmarks/rowwise_breadth.py [--repeat R] [--sizes 256,4096] [--total-log2 20]
+[--threads T] [--maps name,name]``.
 """
 
 from __future__ import annotations
@@ -254,6 +255,47 @@ def t_adaptive(t):
 K = 16
 
 
+def np_sparsemax(z):
+    """Sort-based sparsemax (Martins & Astudillo 2016) over the last axis, as a user writes it."""
+    zs = -np.sort(-z, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1, dtype=z.dtype)
+    cs = np.cumsum(zs, axis=-1)
+    support = 1 + k * zs > cs
+    kz = support.sum(-1, keepdims=True)
+    tau = (np.take_along_axis(cs, kz - 1, -1) - 1) / kz
+    return np.maximum(z - tau, 0)
+
+
+def np_sparsehourglass(x, q=1.0):
+    nq = x.shape[-1] * q
+    return np_sparsemax(x * ((1 + nq) / (np.abs(x.sum(-1, keepdims=True)) + nq)))
+
+
+def t_sparsehourglass(t, q=1.0):
+    nq = t.shape[-1] * q
+    return entmax.sparsemax(t * ((1 + nq) / (t.sum(-1, keepdim=True).abs() + nq)), -1)
+
+
+def np_vbaf(x):
+    m = x.mean(-1, keepdims=True)
+    return np.abs(x - m).sum(-1) / np.abs(m[..., 0])
+
+
+def t_vbaf(t):
+    m = t.mean(-1, keepdim=True)
+    return (t - m).abs().sum(-1) / m[..., 0].abs()
+
+
+def np_nala(x):
+    r = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (np.maximum(x, 0) / r) ** (3 * (0.5 + np.tanh(r)))
+
+
+def t_nala(t):
+    r = torch.linalg.vector_norm(t, dim=-1, keepdim=True)
+    return (torch.relu(t) / r) ** (3 * (0.5 + torch.tanh(r)))
+
+
 def maps(n: int):
     """(name, funclib value, funclib vjp, numpy value, torch value, torch baseline name)."""
     out = [
@@ -291,13 +333,19 @@ def maps(n: int):
         ("adaptive_temperature_softmax", rw.adaptive_temperature_softmax, rw.adaptive_temperature_softmax_vjp,
          np_adaptive, t_adaptive, "torch composition"),
     ]
+    out += [
+        ("vbaf", rw.vbaf, None, np_vbaf, t_vbaf, "torch composition"),
+        ("nala_query_feature", rw.nala_query_feature, rw.nala_query_feature_vjp, np_nala, t_nala, "torch composition"),
+    ]
     if entmax is not None:
+        out.append(("sparsehourglass", rw.sparsehourglass, rw.sparsehourglass_vjp, np_sparsehourglass,
+                    t_sparsehourglass, "entmax.sparsemax(alpha(x) x)"))
         out.append(("sparsegen_lin", lambda a: rw.sparsegen_lin(a, LAM), lambda a, u: rw.sparsegen_lin_vjp(a, u, LAM),
                     None, lambda t: entmax.sparsemax(t / (1 - LAM), -1), "entmax.sparsemax(x/(1-lam))"))
     return out
 
 
-def bench_size(n: int, total: int, repeat: int) -> list[dict]:
+def bench_size(n: int, total: int, repeat: int, only: set[str] | None = None) -> list[dict]:
     rows = total // n
     rng = np.random.default_rng(n)
     x = rng.standard_normal((rows, n)).astype(np.float32)
@@ -305,6 +353,8 @@ def bench_size(n: int, total: int, repeat: int) -> list[dict]:
     xt = torch.from_numpy(x)
     out = []
     for name, f_val, f_vjp, f_np, f_t, t_name in maps(n):
+        if only and name not in only:
+            continue
         rec = {"map": name, "n": n, "rows": rows, "torch_baseline": t_name}
         rec["funclib_value"] = stats(times(lambda: f_val(x), repeat))
         with torch.no_grad():
@@ -343,6 +393,7 @@ def main(argv=None) -> int:
     ap.add_argument("--total-log2", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0,
                     help="threads for Numba and PyTorch (0: Numba's default); 1 is robust on a loaded machine")
+    ap.add_argument("--maps", default="", help="comma-separated map names (default: all)")
     ap.add_argument("--output", default=str(RESULTS))
     args = ap.parse_args(argv)
     if args.threads > 0:
@@ -360,7 +411,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
-        results.extend(bench_size(n, total, args.repeat))
+        results.extend(bench_size(n, total, args.repeat, set(filter(None, args.maps.split(",")))))
     load1 = os.getloadavg()
     doc = {
         "benchmark": "rowwise_breadth",

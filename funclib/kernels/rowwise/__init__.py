@@ -22,7 +22,9 @@ issue-15 breadth maps    see below                    see below            see b
 The issue-15 breadth maps (StableMax, Log-StableMax, Taylor and spherical softmax, L2/RMS
 normalization, standardization, sparsegen-lin, the ReLU attentions, AB-ReLU, k-WTA, hardmax,
 ev-softmax, mellowmax, the Boltzmann operator) are defined in
-:mod:`funclib.kernels.rowwise.breadth` (definitions, conventions) and re-exported here.
+:mod:`funclib.kernels.rowwise.breadth` (definitions, conventions) and re-exported here, and so
+are sparsehourglass, VBAF and NaLaFormer's query feature map
+(:mod:`funclib.kernels.rowwise.breadth7`).
 
 Derivatives come from the closed-form Jacobians: ``*_jvp(x, v)`` returns :math:`J v` and
 ``*_vjp(x, u)`` returns :math:`J^\\top u` (tangent/cotangent of the input's shape; 0 at masked
@@ -45,6 +47,8 @@ from funclib.kernels.rowwise import softpick_family as _sp
 from funclib.kernels.rowwise import sparse as _sx
 from funclib.kernels.rowwise.breadth import *  # noqa: F401,F403 - re-exported (issue-15 maps)
 from funclib.kernels.rowwise.breadth import __all__ as _BREADTH_ALL
+from funclib.kernels.rowwise.breadth7 import *  # noqa: F401,F403 - re-exported (sparsehourglass, vbaf, NaLa)
+from funclib.kernels.rowwise.breadth7 import __all__ as _BREADTH7_ALL
 from funclib.kernels.rowwise.layout import Rows, as_rows, check_scalar
 
 __all__ = [
@@ -73,6 +77,7 @@ __all__ = [
     "softpick_jvp",
     "softpick_vjp",
     *_BREADTH_ALL,
+    *_BREADTH7_ALL,
 ]
 
 #: Softmax algorithms (see :mod:`funclib.kernels.rowwise.softmax_family`).
