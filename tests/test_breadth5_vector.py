@@ -289,3 +289,18 @@ def test_nala_query_feature_facts():
     # power 3(1/2 + tanh r): 1.5 at r -> 0, 4.5 as r -> inf; a one-hot direction gives 1
     np.testing.assert_allclose(evaluate("nala_query_feature", np.array([3.0, 0.0, -4.0])), [(0.6) ** (3 * (0.5 + np.tanh(5.0))), 0, 0])
     assert np.isnan(evaluate("nala_query_feature", np.zeros(3))).all()  # 0/0, as the authors' code
+
+
+def test_reference_rows_whose_sum_overflows():
+    """The NumPy references keep their value where the row sum overflows float64 (math.fsum
+    raises there): VBAF is scale invariant, sparsehourglass's alpha*x is formed from the row
+    scaled by 2**-64; both agree with the kernels and with mpmath."""
+    from funclib.kernels import rowwise as rk
+    from funclib.rowwise import evaluate
+
+    for x in (np.array([1.7e308, 1.7e308, 1.0]), np.array([1.7e308, -1.0e308, 3.0])):
+        np.testing.assert_allclose(evaluate("vbaf", x), rk.vbaf(x), rtol=1e-15)
+        np.testing.assert_array_equal(evaluate("sparsehourglass", x), rk.sparsehourglass(x))
+    assert evaluate("vbaf", np.array([1.7e308, 1.7e308, 1.0])) == 2.0
+    np.testing.assert_array_equal(evaluate("sparsehourglass", np.array([1.7e308, 1.7e308, 1.0])), [0.5, 0.5, 0.0])
+    assert np.isnan(evaluate("vbaf", np.array([np.inf, -np.inf, 1.0])))  # inf - inf: NaN, no exception

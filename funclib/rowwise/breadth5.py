@@ -51,17 +51,45 @@ __all__ = ["FLOAT64", "MP", "JACOBIANS", "CONCATENATED", "concatenated", "concat
 
 # -- sparsehourglass ----------------------------------------------------------------------------
 
+def _fsum(row: np.ndarray) -> float:
+    """The correctly rounded sum of ``row``: ``inf`` where it overflows (``math.fsum`` raises
+    there), NaN for NaN or for ``inf - inf``."""
+    try:
+        return math.fsum(row)
+    except OverflowError:
+        return math.copysign(math.inf, math.fsum(row * 2.0**-64))
+    except ValueError:  # -inf + inf
+        return math.nan
+
+
+def _row_sums(x: np.ndarray) -> np.ndarray:
+    return np.array([_fsum(row) for row in x])
+
+
+def _downscale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose sum could overflow scaled by 2**-64 (exact: their entries are huge), and the
+    per-row factors (1 or 2**-64) applied."""
+    big = np.max(np.abs(np.where(np.isfinite(x), x, 0.0)), axis=-1, keepdims=True) > 2.0**960
+    factor = np.where(big, 2.0**-64, 1.0)
+    return x * factor, factor
+
+
 def _hourglass_scale(x: np.ndarray, mask: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(alpha, s, n) per row: alpha = (1 + n q)/(|s| + n q), s the (correctly rounded) row sum."""
     xf = np.where(mask, 0.0, x)
-    s = np.array([math.fsum(row) for row in xf])[:, None]  # no cancellation error beyond one rounding
+    s = _row_sums(xf)[:, None]  # no cancellation error beyond one rounding
     n = np.count_nonzero(~mask, axis=-1)[:, None].astype(np.float64)
     return (1.0 + n * q) / (np.abs(s) + n * q), s, n
 
 
 def _sparsehourglass(x, mask, p, extra):
-    alpha, _, _ = _hourglass_scale(x, mask, p["q"])
-    return sparsemax_rows(np.where(mask, -np.inf, alpha * np.where(mask, 0.0, x)))[0]
+    # alpha*x = (1 + n q) x'/(|s'| + n q c) for the row scaled by c (x' = c x, s' = c s): rows
+    # whose sum overflows keep their value
+    xs, c = _downscale(np.where(mask, 0.0, x))
+    s = _row_sums(xs)[:, None]
+    n = np.count_nonzero(~mask, axis=-1)[:, None].astype(np.float64)
+    z = (1.0 + n * p["q"]) * xs / (np.abs(s) + n * p["q"] * c)
+    return sparsemax_rows(np.where(mask, -np.inf, z))[0]
 
 
 def _jac_sparsehourglass(x, y, mask, p):
@@ -85,8 +113,8 @@ def _mp_sparsehourglass(x, p):
 # -- VBAF ---------------------------------------------------------------------------------------
 
 def _vbaf(x, mask, p, extra):
-    xf = np.where(mask, 0.0, x)
-    s = np.array([math.fsum(row) for row in xf])
+    xf, _ = _downscale(np.where(mask, 0.0, x))  # VBAF is scale invariant
+    s = _row_sums(xf)
     n = np.count_nonzero(~mask, axis=-1).astype(np.float64)
     mean = s / n
     dev = np.sum(np.where(mask, 0.0, np.abs(xf - mean[:, None])), axis=-1)
@@ -96,13 +124,14 @@ def _vbaf(x, mask, p, extra):
 
 
 def _grad_vbaf(x, y, mask, p):
-    xf = np.where(mask, 0.0, x)
-    s = np.array([math.fsum(row) for row in xf])[:, None]
+    # homogeneous of degree 0: the gradient at x is c times the gradient at c x
+    xf, c = _downscale(np.where(mask, 0.0, x))
+    s = _row_sums(xf)[:, None]
     n = np.count_nonzero(~mask, axis=-1)[:, None].astype(np.float64)
     mean = s / n
     sg = np.where(mask, 0.0, np.sign(xf - mean))
     inner = sg - np.sum(sg, axis=-1, keepdims=True) / n - y[:, None] * np.sign(s) / n
-    return inner * (n / np.abs(s))
+    return inner * (n / np.abs(s)) * c
 
 
 def _mp_vbaf(x, p):
