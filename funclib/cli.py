@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -119,7 +120,9 @@ def _print_properties(props: "Properties", indent: str = "  ") -> None:
     for name in order:
         fact = props.facts.get(name)
         if fact is not None:
-            print(f"{indent}{name:<17} {_fmt(fact.value):<34} [{fact.method}]")
+            # The periodicity argument (funclib.periodicity) is named: it is the proof's basis.
+            how = re.search(r"proven by periodicity \(P = [^)]*\)", fact.detail)
+            print(f"{indent}{name:<17} {_fmt(fact.value):<34} [{fact.method}]" + (f" {how.group(0)}" if how else ""))
 
 
 def _print_entry(entry: "Entry") -> None:

@@ -19,6 +19,11 @@ Every result is a :class:`Fact` carrying its ``method``:
     [α, β] contains [inf f', sup f'].
 ``estimated``
     dense sampling only; labelled so that nothing downstream (LipSDP) mistakes it for a proof.
+
+Formulas of sin/cos/floor atoms with infinitely many extrema or breakpoints are first tried with
+the *periodicity argument* (:mod:`funclib.periodicity`): once f(x + P) - f(x) = c is proven,
+slope bounds, breakpoints, convexity and (for c = 0) the range are proven on one period, and
+each such fact's detail starts with ``proven by periodicity (P = ..., c = ...)``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import sympy as sp
 from . import calculus
 from .formula import to_formula
 from .mpeval import mp_evaluate
+from .periodicity import NotPeriodic, Periodicity, exact_extremum, period_breakpoints, periodicity_of
 from .special import expm1, log1p, sigmoid, softplus
 from .timelimit import TimeLimitExceeded, time_limit
 
@@ -323,18 +329,30 @@ SMOOTHNESS_ORDER = 6
 _CLASS_NAMES = {-1: "discontinuous", 0: "C0", 1: "C1", 2: "C2", 3: "C3", 4: "C4", 5: "C5"}
 
 
-def smoothness_fact(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float, list[float]]]]:
+def smoothness_fact(
+    expr: sp.Expr, x: sp.Symbol, periodicity: Periodicity | None = None
+) -> tuple[Fact, list[tuple[float, list[float]]]]:
     """Smoothness class and, per breakpoint, the jumps of f and its derivatives.
 
     The one-sided values of f and its derivatives are compared at each breakpoint (:func:`_jump`)
     up to order :data:`SMOOTHNESS_ORDER`; derivatives beyond the third are formed only while
     every lower order is continuous. Continuous through the last order everywhere: ``Cinf``.
+    With a proven ``periodicity`` (f(x + P) - f(x) = c, so f and its derivatives repeat their
+    jumps with period P) only the breakpoints in one period [0, P) are compared; without one,
+    a floor/ceiling formula (infinitely many breakpoints) is reported discontinuous.
     """
     if not expr.has(*_NONSMOOTH):
         return Fact("Cinf", "symbolic", "composition of analytic functions"), []
-    if expr.has(sp.floor, sp.ceiling):
-        return Fact("discontinuous", "symbolic", "floor/ceiling"), []
-    points = breakpoints(expr, x)
+    prefix = ""
+    try:
+        if periodicity is None:
+            raise NotPeriodic("no periodicity")
+        points = period_breakpoints(expr, x, periodicity)
+        prefix = f"{periodicity.describe()}; in one period [0, {sp.sstr(periodicity.period)}): "
+    except NotPeriodic:
+        if expr.has(sp.floor, sp.ceiling):
+            return Fact("discontinuous", "symbolic", "floor/ceiling"), []
+        points = breakpoints(expr, x)
     jumps: list[tuple[float, list[float]]] = [(float(p), []) for p in points]
     cls = SMOOTHNESS_ORDER  # the first order found discontinuous, minus 1
     d = expr
@@ -349,7 +367,7 @@ def smoothness_fact(expr: sp.Expr, x: sp.Symbol) -> tuple[Fact, list[tuple[float
             if jump != 0:
                 cls = min(cls, order - 1)
     name = _CLASS_NAMES.get(cls, "Cinf")
-    detail = (
+    detail = prefix + (
         "breakpoints " + ", ".join(f"{p:g}" for p, _ in jumps)
         + f"; one-sided values of f and its derivatives (through order {len(jumps[0][1]) - 1}) compared at 60 digits"
         if jumps
@@ -500,6 +518,83 @@ def _bracket(
     return _Bracket(lo, hi, "interval" if settled else "estimated", detail, found.proved)
 
 
+def _outward(value: sp.Expr) -> tuple[float, float]:
+    """Floats [lo, hi] around an exact real number (at most one ulp each way)."""
+    with mpmath.workdps(50):
+        exact = mpmath.mpf(sp.N(value, 50))
+        near = float(exact)
+        lo = near if near <= exact else math.nextafter(near, -math.inf)
+        hi = near if near >= exact else math.nextafter(near, math.inf)
+    return lo, hi
+
+
+def _exact_sign(value: sp.Expr, target: float, maximize: bool) -> bool | None:
+    """Whether the exact ``value`` satisfies value <= target (maximize) or >= target."""
+    diff = sp.simplify(value - sp.nsimplify(target))
+    answer = diff.is_nonpositive if maximize else diff.is_nonnegative
+    if answer is None:
+        with mpmath.workdps(50):
+            gap = mpmath.mpf(sp.N(diff, 50))
+        if abs(gap) > mpmath.mpf(10) ** -40:
+            answer = bool(gap <= 0) if maximize else bool(gap >= 0)
+    return answer
+
+
+def _period_bracket(
+    expr: sp.Expr,
+    dexpr: sp.Expr | None,
+    x: sp.Symbol,
+    per: Periodicity,
+    *,
+    maximize: bool,
+    tol: float,
+    what: str,
+    target: float | None = None,
+) -> _Bracket:
+    """:func:`_bracket` for a P-periodic ``expr``: its sup (inf) over one period is over R.
+
+    The arb branch and bound covers [0, P+] (P+ >= P by at most one ulp: a whole period, and
+    nothing outside the real line). Where ``expr`` is smooth and its critical points in one
+    period are a finite set (:func:`funclib.periodicity.exact_extremum`), the exact extremum
+    replaces the bracket, after checking that it lies inside it.
+    """
+    from . import interval
+
+    lo, hi = per.window()
+
+    def run(e: sp.Expr, de: sp.Expr | None):
+        return interval.bound_extremum(e, x, lo, hi, maximize=maximize, tol=tol,
+                                       dexpr=de if de is not None else False, target=target)
+
+    try:
+        found = run(expr, dexpr)
+        settled = found.converged if target is None else found.proved is not None
+        if not settled:
+            retry = run(_interval_friendly(expr, x), _interval_friendly(dexpr, x) if dexpr is not None else None)
+            if retry.converged if target is None else retry.proved is not None:
+                found, settled = retry, True
+    except interval.IntervalError as exc:
+        from .ranges import Interval as Domain
+
+        return _sampled_bracket(expr, x, Domain.real_line(), maximize=maximize, what=what, reason=str(exc), target=target)
+    span = f"one period [0, {sp.sstr(per.period)}]"
+    exact = exact_extremum(expr, x, per, maximize=maximize)
+    if exact is not None:
+        value, candidates = exact
+        vlo, vhi = _outward(value)
+        if vhi >= found.lower and vlo <= found.upper:  # the second method agrees
+            proved = None if target is None else _exact_sign(value, target, maximize)
+            where = ", ".join(sp.sstr(c) for c in candidates)
+            detail = (f"{per.describe()}; {'max' if maximize else 'min'} of {what} = {sp.sstr(value)}, exact, from its "
+                      f"critical points in {span} ({where}; sympy.solveset), inside the arb bracket "
+                      f"[{found.lower:.10g}, {found.upper:.10g}]")
+            return _Bracket(vlo, vhi, "symbolic", detail, proved)
+    detail = f"{per.describe()}; arb branch and bound of {what} on {span} ({found.boxes} boxes)"
+    if not settled:
+        detail += "; NOT converged: estimate only"
+    return _Bracket(float(found.lower), float(found.upper), "interval" if settled else "estimated", detail, found.proved)
+
+
 def _zero_piece(dexpr: sp.Expr) -> bool:
     """Whether f' is identically 0 on some piece (then f is not strictly monotone)."""
     pw = dexpr.rewrite(sp.Piecewise)
@@ -551,8 +646,17 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     df = calculus.derivative(f, x, 1)
     d2f = calculus.derivative(df, x, 1)
     facts: dict[str, Fact] = {}
+    domain = entry.domain
+    per = _periodicity(f, x, domain)
 
-    smooth, jumps = smoothness_fact(f, x)
+    def bracket(expr: sp.Expr, dexpr: sp.Expr | None, *, maximize: bool, tol: float, what: str,
+                target: float | None = None, periodic: bool = True) -> _Bracket:
+        # f', f'' (and f itself when c = 0) are P-periodic: one period decides.
+        if per is not None and periodic:
+            return _period_bracket(expr, dexpr, x, per, maximize=maximize, tol=tol, what=what, target=target)
+        return _bracket(expr, dexpr, x, domain, maximize=maximize, tol=tol, what=what, target=target)
+
+    smooth, jumps = smoothness_fact(f, x, per)
     facts["smoothness"] = smooth
 
     if 0.0 in entry.domain:
@@ -565,7 +669,6 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     facts["limit_at_neg_inf"] = _limit_fact(f, x, -1)
 
     # Slope bounds: sup and inf of f' (a.e. derivative), widened by jumps of f.
-    domain = entry.domain
     value_jumps = [row[0] for _, row in jumps]
     up_jump = any(j > 0 for j in value_jumps)
     down_jump = any(j < 0 for j in value_jumps)
@@ -575,23 +678,25 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
         inf_sign = sup_sign = None
         facts["slope_bounds"] = Fact((low, high), "symbolic", "f' is constant")
     else:
-        sup = _bracket(df, d2f, x, domain, maximize=True, tol=SLOPE_TOL, what="f'")
-        inf = _bracket(df, d2f, x, domain, maximize=False, tol=SLOPE_TOL, what="f'")
+        sup = bracket(df, d2f, maximize=True, tol=SLOPE_TOL, what="f'")
+        inf = bracket(df, d2f, maximize=False, tol=SLOPE_TOL, what="f'")
         # Sign questions the tolerance bracket left open (inf f' = 0 approached at infinity).
         inf_sign = sup_sign = None
         if inf.lower < 0 <= inf.upper:
-            inf_sign = _bracket(df, d2f, x, domain, maximize=False, tol=SLOPE_TOL, what="f'", target=0).proved
+            inf_sign = bracket(df, d2f, maximize=False, tol=SLOPE_TOL, what="f'", target=0).proved
         if sup.lower <= 0 < sup.upper:
-            sup_sign = _bracket(df, d2f, x, domain, maximize=True, tol=SLOPE_TOL, what="f'", target=0).proved
+            sup_sign = bracket(df, d2f, maximize=True, tol=SLOPE_TOL, what="f'", target=0).proved
         low = max(inf.lower, 0.0) if inf_sign else inf.lower
         high = min(sup.upper, 0.0) if sup_sign else sup.upper
         method = "estimated" if "estimated" in (inf.method, sup.method) else "interval"
+        inf_method, sup_method = inf.method, sup.method
         facts["slope_bounds_enclosure"] = Fact(
             ((low, inf.upper), (sup.lower, high)),
             method,
             "rigorous brackets [[inf f' low, inf f' high], [sup f' low, sup f' high]]",
         )
-        facts["slope_bounds"] = Fact((low, high), method, sup.detail + jump_note)
+        detail = sup.detail if sup.detail == inf.detail or per is None else f"sup: {sup.detail}; inf: {inf.detail}"
+        facts["slope_bounds"] = Fact((low, high), method, detail + jump_note)
     if up_jump or down_jump:
         low = -math.inf if down_jump else low
         high = math.inf if up_jump else high
@@ -599,8 +704,8 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     method = facts["slope_bounds"].method
     facts["lipschitz"] = Fact(max(abs(low), abs(high)), method, "max(|inf f'|, |sup f'|)")
     # Monotonicity needs only the side of the bracket that decides the sign.
-    inf_method = inf.method if not df.is_number else "symbolic"
-    sup_method = sup.method if not df.is_number else "symbolic"
+    if df.is_number:
+        inf_method = sup_method = "symbolic"
 
     # Monotonicity from the sign of f' (rigorous sign proofs where the bracket touched 0).
     enclosure = facts.get("slope_bounds_enclosure")
@@ -624,6 +729,9 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     mono = facts["monotonic"]
     if f.is_number:
         facts["range"] = Fact((float(f), float(f)), "symbolic", "constant")
+    elif per is not None and not per.periodic:
+        facts["range"] = Fact((-math.inf, math.inf), "symbolic",
+                              f"{per.describe()}: f(k P) = f(0) + k c is unbounded both ways")
     elif mono.value != "none" and mono.method != "estimated" and not (up_jump or down_jump):
         # Continuous and monotone: the range runs between the values (limits) at the ends.
         ends = []
@@ -636,10 +744,18 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
             facts["range"] = Fact((min(ends), max(ends)), mono.method,
                                   f"f is {mono.value} ({mono.method}); range between its limits at the domain ends")
     if "range" not in facts:
-        top = _bracket(f, df, x, domain, maximize=True, tol=RANGE_TOL, what="f")
-        bottom = _bracket(f, df, x, domain, maximize=False, tol=RANGE_TOL, what="f")
+        top = bracket(f, df, maximize=True, tol=RANGE_TOL, what="f")
+        bottom = bracket(f, df, maximize=False, tol=RANGE_TOL, what="f")
         method = "estimated" if "estimated" in (top.method, bottom.method) else "interval"
-        facts["range"] = Fact((bottom.lower, top.upper), method, top.detail)
+        detail = top.detail if top.detail == bottom.detail or per is None else f"sup: {top.detail}; inf: {bottom.detail}"
+        facts["range"] = Fact((bottom.lower, top.upper), method, detail)
+        if per is not None and method == "interval" and top.lower > bottom.upper:
+            # A non-constant periodic function has no limit at either end.
+            for name in ("limit_at_inf", "limit_at_neg_inf"):
+                facts[name] = Fact(math.nan, "interval", f"none: {per.describe()} and f is not constant "
+                                   f"(sup f >= {top.lower:.10g} > {bottom.upper:.10g} >= inf f)")
+    if per is not None and not per.periodic:
+        _quasi_periodic_limits(facts, f, x, per)
     rlo, rhi = facts["range"].value
     facts["bounded_below"] = Fact(rlo > -math.inf, facts["range"].method, "from the range")
     facts["bounded_above"] = Fact(rhi < math.inf, facts["range"].method, "from the range")
@@ -667,16 +783,57 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
                 continue
             if d3f is None:
                 d3f = calculus.derivative(d2f, x, 1)
-            test = _bracket(sign * d2f, sign * d3f, x, domain, maximize=False, tol=1e-6, what=what, target=0)
+            test = bracket(sign * d2f, sign * d3f, maximize=False, tol=1e-6, what=what, target=0)
             if test.proved is True:
                 facts[name] = Fact(True, "interval", f"{what} >= 0 proved: " + test.detail)
             elif test.proved is False:
                 facts[name] = Fact(False, "interval", f"{what} < 0 at a certified point")
             else:
                 facts[name] = Fact(False, "estimated", f"sign of {what} not decided: " + test.detail)
+    if per is not None:
+        # Facts derived from one period say so (the proof of f(x + P) - f(x) = c is theirs too).
+        derived = ("slope_bounds", "slope_bounds_enclosure", "lipschitz", "monotonic", "range",
+                   "bounded_below", "bounded_above", "convex", "concave")
+        note = per.describe()
+        facts = {k: Fact(v.value, v.method, v.detail if k not in derived or note in v.detail else f"{v.detail}; {note}")
+                 for k, v in facts.items()}
     if rewrite_note:
         facts = {k: Fact(v.value, v.method, (v.detail + "; " if v.detail else "") + rewrite_note) for k, v in facts.items()}
     return Properties(entry.id, variant, cache_key(entry), facts)
+
+
+def _periodicity(f: sp.Expr, x: sp.Symbol, domain) -> Periodicity | None:
+    """The proven f(x + P) - f(x) = c of a formula on the whole real line, if any."""
+    if not (math.isinf(domain.lo) and math.isinf(domain.hi)):
+        return None
+    return periodicity_of(f, x)
+
+
+def _quasi_periodic_limits(facts: dict[str, Fact], f: sp.Expr, x: sp.Symbol, per: Periodicity) -> None:
+    """Limits ±sign(c)·inf of a quasi-periodic f (c != 0) that SymPy did not find.
+
+    g = f - c x / P is P-periodic; where arb bounds it on one period, g is bounded on R and
+    f = c x / P + g tends to ±inf with the sign of c x.
+    """
+    if all(facts[n].method != "estimated" for n in ("limit_at_inf", "limit_at_neg_inf")):
+        return
+    from . import interval
+
+    g = f - per.shift * x / per.period
+    lo, hi = per.window()
+    try:
+        top = interval.bound_extremum(g, x, lo, hi, maximize=True, tol=1e-3, dexpr=False)
+        bottom = interval.bound_extremum(g, x, lo, hi, maximize=False, tol=1e-3, dexpr=False)
+    except interval.IntervalError:
+        return
+    if not (math.isfinite(top.upper) and math.isfinite(bottom.lower)):
+        return
+    sign = 1.0 if per.shift > 0 else -1.0
+    why = (f"{per.describe()}: f - c x/P is P-periodic and within [{bottom.lower:.6g}, {top.upper:.6g}] "
+           "on one period (arb), so f = c x/P + bounded")
+    for name, direction in (("limit_at_inf", 1.0), ("limit_at_neg_inf", -1.0)):
+        if facts[name].method == "estimated":
+            facts[name] = Fact(sign * direction * math.inf, "interval", why)
 
 
 def provable_form(f: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, str]:

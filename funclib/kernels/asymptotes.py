@@ -169,6 +169,8 @@ def _as_arb(b: sp.Expr):
 
 def fit_asymptote(expr: sp.Expr, x: sp.Symbol, direction: int) -> Asymptote | None:
     """A law that ``expr`` follows as ``x -> direction*inf`` (module docstring, step 1), or None."""
+    if expr.has(sp.floor, sp.ceiling):
+        return None  # a staircase agrees with its law at the powers of 2 sampled here, not between
     for exponents, prec, kinds in FIT_SCALES:
         law = _fit_at(expr, x, direction, exponents, prec, kinds)
         if law is not None:

@@ -26,6 +26,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 from ..calculus import stabilize
 from ..formula import exact_decimal
+from ..periodicity import periodicity_of
 from ..properties import far_branches
 from ..timelimit import TimeLimitExceeded, time_limit
 from ..special import erfc as stable_erfc
@@ -130,6 +131,9 @@ def limit_at_infinity(
     """
     if not expr.has(x):
         return Limit(expr)
+    per = periodicity_of(expr, x)
+    if per is not None and per.periodic:
+        return None  # oscillates (a floor-periodic f' is 0 at every power of 2, yet has no limit)
     env = {s: float(v) for s, v in defaults.items() if v is not None}
     used = expr.free_symbols - {x}
     if not used:
