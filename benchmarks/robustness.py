@@ -14,12 +14,19 @@ Parts:
    at 0.999 x the local radius.
 3. ``scale``: the certified global LipSDP bound of a CNN with 1280 hidden neurons (unrolled
    convolutions), wall/CPU time, peak memory, the certified distance to the SDP optimum.
+4. ``threads`` (``--threads``): one LipSDP solve of the CNN (global and one class pair) with
+   the library's BLAS policy (one thread for small LMIs, :mod:`funclib.verify.threads`) against
+   the BLAS default (all cores), alternating, same process: wall and CPU time per solve.
+5. ``cli`` (``--cli``): ``funclib certify MODEL --data X.npz --method local [--norm]`` on the
+   CNN's 400 test inputs, end to end in a subprocess (loading, 1 + 46 LipSDP solves, the local
+   bisection), against the 10-minute target.
 
 Each case runs in a forked child (its own time and peak memory). Timings are repeated
 (``--repeat``) and the spread is recorded with the CPU model and the load average.
 
     python benchmarks/robustness.py [--quick] [--repeat 2] [--local N] [--out benchmarks/results/robustness.json]
     python benchmarks/robustness.py --only-local --local 400 [--arch cnn-relu --arch mlp-gelu]  # local cases
+    python benchmarks/robustness.py --only-extra --threads 3 --cli l2 [--cli linf]  # parts 4 and 5
 """
 
 from __future__ import annotations
@@ -258,6 +265,70 @@ def scale_case(seed: int):
             "gap_to_optimum": None if not res.sdp_lower else res.value / res.sdp_lower - 1}
 
 
+def threads_case(repeat: int, epochs: int):
+    """One LipSDP solve (global, pair (0, 1)) with one BLAS thread vs the BLAS default, alternating."""
+    from threadpoolctl import threadpool_info
+
+    import funclib.verify.threads as threads
+    from funclib.verify import from_torch, lipschitz
+    from funclib.verify.robustness import _pair_network
+
+    model, *_ = small_cnn(epochs)
+    net = from_torch(model, input_shape=(1, 8, 8))
+    nets = {"global": net, "pair(0,1)": _pair_network(net, 0, 1)}
+    lipschitz(net, lower=False)  # slope bounds proven once, outside the timings
+    default_max = threads.SINGLE_THREAD_MAX_N
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    runs: dict = {f"{k} {policy}": {"wall_s": [], "cpu_s": []} for k in nets for policy in ("one_thread", "default")}
+    values = {}
+    for _ in range(repeat):
+        for policy, limit in (("one_thread", default_max), ("default", -1)):
+            threads.SINGLE_THREAD_MAX_N = limit
+            for key, n in nets.items():
+                t, c = time.perf_counter(), time.process_time()
+                res = lipschitz(n, lower=False)
+                runs[f"{key} {policy}"]["wall_s"].append(time.perf_counter() - t)
+                runs[f"{key} {policy}"]["cpu_s"].append(time.process_time() - c)
+                values[f"{key} {policy}"] = (res.value, res.solver, res.lmi_size)
+    threads.SINGLE_THREAD_MAX_N = default_max
+    ratio = {k: float(np.median(runs[f"{k} default"]["wall_s"]) / np.median(runs[f"{k} one_thread"]["wall_s"]))
+             for k in nets}
+    return {"blas_threads_default": blas, "runs": runs, "values": values,
+            "median_wall_ratio_default_over_one_thread": ratio}
+
+
+def cli_case(norm: str, epochs: int, workdir: str):
+    """``funclib certify --method local`` on the CNN's 400 test inputs, as a subprocess."""
+    import subprocess
+
+    from funclib.verify import from_torch, save_npz
+
+    model, X, y, acc = small_cnn(epochs)
+    save_npz(from_torch(model, input_shape=(1, 8, 8)), Path(workdir) / "cnn.npz")
+    np.savez(Path(workdir) / "digits400.npz", X=X, y=y)
+    cmd = [sys.executable, "-m", "funclib.cli", "certify", str(Path(workdir) / "cnn.npz"), "--data",
+           str(Path(workdir) / "digits400.npz"), "--method", "local", "--norm", norm, "--json"]
+    for e in (EPS if norm == "l2" else (0.01, 0.02, 0.03, 0.05, 0.1)):
+        cmd += ["--eps", str(e)]
+    load = os.getloadavg()
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip()[-2000:], "returncode": proc.returncode}
+    out = json.loads(proc.stdout)
+    lipsdp = sum(s.get("seconds", 0.0) for s in out["solves"])
+    base, radii = np.array(out["baseline_radii"]), np.array(out["radii"])  # pairwise: where local started
+    pairwise = {k: float(np.mean(base > float(k))) for k in out["certified_accuracy"]}
+    return {"norm": norm, "command": " ".join(["funclib"] + cmd[3:]), "test_accuracy": acc, "n_inputs": len(y),
+            "wall_s_end_to_end": wall, "seconds_in_robustness": out["seconds"], "seconds_lipsdp_solves": lipsdp,
+            "n_lipsdp_solves": sum(1 for s in out["solves"] if "value" in s),
+            "certified_accuracy": out["certified_accuracy"], "certified_accuracy_pairwise_same_run": pairwise,
+            "median_radius_local_over_pairwise": float(np.median(radii[base > 0] / base[base > 0])),
+            "notes": out["notes"],
+            "target_600_s_met": wall <= 600, "load_before": load, "load_after": os.getloadavg()}
+
+
 def run_local(report: dict, args, epochs: int) -> None:
     report["local"] = {"machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "load_before": os.getloadavg()}}
     for arch in args.arch or ARCHS:
@@ -265,6 +336,20 @@ def run_local(report: dict, args, epochs: int) -> None:
         out["load_after"] = os.getloadavg()
         report["local"][arch] = out
         print(f"[local {arch}] {json.dumps({k: v for k, v in out.items() if k != 'radii'})}", flush=True)
+
+
+def run_extra(report: dict, args, epochs: int) -> None:
+    import tempfile
+
+    machine = {"cpu": cpu_model(), "cpus": os.cpu_count(), "load_before": os.getloadavg()}
+    if args.threads:
+        report["threads"] = run_case(threads_case, args.threads, epochs) | {"machine": machine}
+        print(f"[threads] {json.dumps(report['threads'])}", flush=True)
+    for norm in args.cli or ():
+        with tempfile.TemporaryDirectory() as tmp:
+            out = run_case(cli_case, norm, epochs, tmp)
+        report.setdefault("cli", {})[norm] = out | {"machine": machine}
+        print(f"[cli {norm}] {json.dumps(out)}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -277,6 +362,9 @@ def main(argv=None) -> int:
     ap.add_argument("--local-bounds", default="crown", choices=("crown", "ibp"))
     ap.add_argument("--arch", action="append", choices=ARCHS, help="local cases to run (default: all)")
     ap.add_argument("--only-local", action="store_true", help="run only the local case (merged into --out)")
+    ap.add_argument("--threads", type=int, default=0, metavar="R", help="BLAS thread policy, R alternating repeats")
+    ap.add_argument("--cli", action="append", choices=("l2", "linf"), help="funclib certify --method local, end to end")
+    ap.add_argument("--only-extra", action="store_true", help="run only --threads/--cli (merged into --out)")
     args = ap.parse_args(argv)
     epochs = 10 if args.quick else 40
     report = {"machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
@@ -285,6 +373,11 @@ def main(argv=None) -> int:
     if args.only_local:
         report = json.loads(Path(args.out).read_text())
         run_local(report, args, epochs)
+        Path(args.out).write_text(json.dumps(report, indent=1, default=float))
+        return 0
+    if args.only_extra:
+        report = json.loads(Path(args.out).read_text())
+        run_extra(report, args, epochs)
         Path(args.out).write_text(json.dumps(report, indent=1, default=float))
         return 0
     for method in ("naive", "global", "pairwise"):
@@ -302,6 +395,7 @@ def main(argv=None) -> int:
           f"global/naive {g / n if n else math.inf:.2f}x, pairwise/global {p / g if g else math.inf:.2f}x")
     if args.local:
         run_local(report, args, epochs)
+    run_extra(report, args, epochs)
     if not args.quick:
         report["scale"] = run_case(scale_case, 0)
         print(f"[scale] {json.dumps(report['scale'])}", flush=True)

@@ -346,7 +346,7 @@ def test_bad_robustness_input_is_refused():
     with pytest.raises(NetworkError, match="NaN"):
         robustness(net, np.full((2, 3), np.nan), np.array([0, 1]))
     with pytest.raises(ValueError, match="norm"):
-        robustness(net, X, np.array([0, 1]), norm="linf")
+        robustness(net, X, np.array([0, 1]), norm="l1")
     with pytest.raises(ValueError, match="method"):
         robustness(net, X, np.array([0, 1]), method="exact")
     with pytest.raises(ValueError, match="local_bounds"):
@@ -361,6 +361,8 @@ def test_bad_robustness_input_is_refused():
         local_pair_lipschitz(net, X[0], 0.1, 2)
     with pytest.raises(ValueError, match="eps"):
         local_pair_lipschitz(net, X[0], -0.1, 0)
+    with pytest.raises(ValueError, match="norm"):
+        local_pair_lipschitz(net, X[0], 0.1, 0, norm="l1")
     with pytest.raises(NetworkError, match="at least 2 outputs"):
         robustness(Network([np.eye(3), np.ones((1, 3))]), X, np.array([0, 0]))
 
@@ -401,6 +403,13 @@ def test_cli_certify(tmp_path):
                      "--json"]) == 0
     local = json.loads(out.getvalue())
     assert local["baseline_radii"] == data["radii"] and np.all(np.array(local["radii"]) >= data["radii"])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["certify", str(tmp_path / "net.npz"), "--data", str(tmp_path / "data.npz"), "--method", "local",
+                     "--norm", "linf", "--json"]) == 0
+    linf = json.loads(out.getvalue())
+    assert linf["norm"] == "linf" and np.all(np.array(linf["radii"]) >= linf["baseline_radii"])
+    assert np.array(linf["baseline_radii"]) * 2 == pytest.approx(data["radii"], rel=1e-12)  # √n = 2: r∞ = r2/2
     np.savez(tmp_path / "bad.npz", X=X)
     with contextlib.redirect_stderr(io.StringIO()) as err:
         assert main(["certify", str(tmp_path / "net.npz"), "--data", str(tmp_path / "bad.npz")]) == 2
@@ -632,3 +641,116 @@ def test_spectral_norm_bound_is_above_the_svd_value_and_close_to_it():
         assert svd <= got <= svd * (1 + 1e-6)
     rank_one = np.outer(rng.standard_normal(20), rng.standard_normal(7))
     assert _spectral_norm_up(rank_one) >= np.linalg.norm(rank_one, 2)
+
+
+# -- ℓ∞ radii --------------------------------------------------------------------------------
+
+def _pgd_linf_flips(model, X, y, radii, steps=40, restarts=2, seed=0):
+    """Inputs whose prediction a PGD ℓ∞ attack (signed gradient steps on the margin, projection
+    onto the box) changes within ``radii``; restarts from random corners and points of the box."""
+    gen = torch.Generator().manual_seed(seed)
+    x0 = torch.tensor(X, dtype=torch.float64)
+    r = torch.tensor(radii, dtype=torch.float64).reshape((-1,) + (1,) * (x0.ndim - 1))
+    labels = torch.tensor(y)
+    flipped = torch.zeros(len(y), dtype=torch.bool)
+    for k in range(restarts):
+        u = torch.rand(x0.shape, dtype=torch.float64, generator=gen) * 2 - 1
+        delta = r * (torch.sign(u) if k % 2 else u)
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            out = model(x0 + delta)
+            true = out.gather(1, labels[:, None])[:, 0]
+            other = out.masked_fill(torch.nn.functional.one_hot(labels, out.shape[1]).bool(), -math.inf).max(1).values
+            (other - true).sum().backward()
+            with torch.no_grad():
+                delta = torch.maximum(torch.minimum(delta + 2.5 * r / steps * torch.sign(delta.grad), r), -r)
+                flipped |= model(x0 + delta).argmax(1) != labels
+    return flipped.numpy()
+
+
+def test_linf_radii_of_a_linear_classifier():
+    """Exact ℓ∞ distance to the boundary: margin / ‖w_y - w_j‖₁. ``local`` reaches it (an affine
+    margin's ℓ∞ constant is that ℓ1 norm); ``global``/``pairwise`` (ℓ2 constants times √n) stay below."""
+    rng = np.random.default_rng(5)
+    W, b = rng.standard_normal((4, 6)), rng.standard_normal(4)
+    net = Network([W], [], [b])
+    X = rng.standard_normal((30, 6))
+    y = np.argmax(X @ W.T + b, axis=1)
+    logits = X @ W.T + b
+    exact = np.array([min((logits[i, y[i]] - logits[i, j]) / np.abs(W[y[i]] - W[j]).sum()
+                          for j in range(4) if j != y[i]) for i in range(30)])
+    res = {m: robustness(net, X, y, method=m, norm="linf") for m in ("global", "pairwise", "local", "crown")}
+    assert all(r.norm == "linf" and "linf" in str(r) for r in res.values())
+    assert res["local"].radii == pytest.approx(exact, rel=1e-9) and np.all(res["local"].radii <= exact)
+    for m in ("global", "pairwise", "crown"):
+        assert np.all(res[m].radii <= exact * (1 + 1e-12)), m
+    assert np.all(res["pairwise"].radii * math.sqrt(6) >= res["pairwise"].radii)
+    assert np.all(res["global"].radii <= res["pairwise"].radii) and np.all(res["pairwise"].radii <= res["local"].radii)
+    # the radius is exact: the worst corner of the box just beyond it flips the prediction
+    for i in range(30):
+        j = min((j for j in range(4) if j != y[i]),
+                key=lambda j: (logits[i, y[i]] - logits[i, j]) / np.abs(W[y[i]] - W[j]).sum())
+        assert np.argmax(net(X[i] + 1.001 * exact[i] * np.sign(W[j] - W[y[i]]))) != y[i]
+    # the ℓ∞ attack of the other tests is real: just beyond the exact radius it flips most inputs
+    # (it climbs toward the runner-up class, which need not be the nearest boundary in ℓ∞)
+    model = nn.Linear(6, 4).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor(W))
+        model.bias.copy_(torch.tensor(b))
+    assert np.mean(_pgd_linf_flips(model, X, y, 1.01 * exact)) > 0.6
+    assert not np.any(_pgd_linf_flips(model, X, y, 0.999 * res["local"].radii))
+
+
+def test_linf_pair_bounds_are_above_gradient_l1_norms_in_the_box():
+    """ℓ∞ pair constants on a box bound the ℓ1 norm of every margin gradient sampled in it
+    (corners included; Jacobians by forward products, independent of the interval code)."""
+    from funclib.verify import jacobian
+    from funclib.verify.local import local_pair_lipschitz
+
+    rng = np.random.default_rng(14)
+    net = Network([rng.standard_normal((10, 4)), rng.standard_normal((8, 10)), rng.standard_normal((3, 8))], "gelu",
+                  [rng.standard_normal(10), rng.standard_normal(8), np.zeros(3)])
+    x = rng.standard_normal(4)
+    for eps in (0.05, 0.3):
+        for bounds in ("ibp", "crown"):
+            linf = local_pair_lipschitz(net, x, eps, 0, bounds=bounds, norm="linf")
+            d = eps * rng.uniform(-1, 1, (200, 4))
+            d[:70] = eps * np.sign(d[:70])  # corners
+            J = np.array([jacobian(net, x + row) for row in d])
+            sampled = np.abs(J[:, :1, :] - J).sum(axis=2).max(axis=0)
+            assert np.all(sampled <= linf * (1 + 1e-9)) and linf[0] == 0
+            if eps == 0.05:  # a small box sees few slopes: the bound is close to the sampled maximum
+                assert np.all(linf[1:] <= 1.5 * sampled[1:])
+
+
+def test_linf_local_and_crown_radii_survive_pgd_on_a_small_net():
+    model, X, y = _small_gelu_case(n=12, seed=4)
+    pair = robustness(model, X, y, method="pairwise", norm="linf")
+    crown = robustness(model, X, y, method="crown", norm="linf", crown_steps=8)
+    assert np.all(crown.radii >= robustness(model, X, y, method="global", norm="linf").radii)
+    local = robustness(model, X, y, method="local", norm="linf")  # CROWN boxes (ℓ1 dual norm) inside
+    assert np.array_equal(local.baseline_radii, pair.radii)
+    assert np.all(local.radii >= pair.radii) and np.any(local.radii > 1.01 * pair.radii)
+    assert not np.any(_pgd_linf_flips(model, X, y, 0.999 * local.radii, restarts=3))
+    assert not np.any(_pgd_linf_flips(model, X, y, 0.999 * crown.radii, restarts=3))
+
+
+@pytest.mark.slow  # 22 LipSDP solves and four certifications per net (about a minute loaded)
+@pytest.mark.parametrize("which", ["mlp-gelu", "cnn-relu"])
+def test_linf_radii_survive_pgd_on_trained_digits_nets(which):
+    """Every method's ℓ∞ radii survive a PGD-ℓ∞ attack at 0.999 x radius; the attack is real
+    (it breaks some inputs at 4x the radii); local beats the √n conversion."""
+    model, X, y = _nets(which)
+    keep = y == 3  # one class: 9 LipSDP pair solves, to stay fast
+    X, y = X[keep], y[keep]
+    res = {m: robustness(model, X, y, method=m, norm="linf", crown_steps=8) for m in ("global", "pairwise", "local",
+                                                                                        "crown")}
+    correct = res["global"].predictions == y
+    assert np.mean(correct) > 0.8
+    assert np.all(res["pairwise"].radii >= res["global"].radii)
+    assert np.all(res["local"].radii >= res["pairwise"].radii)
+    assert np.all(res["crown"].radii >= res["global"].radii)
+    assert np.mean(res["local"].radii) > 1.1 * np.mean(res["pairwise"].radii)
+    for m, r in res.items():
+        assert not np.any(_pgd_linf_flips(model, X, y, 0.999 * r.radii) & correct), m
+    assert np.any(_pgd_linf_flips(model, X, y, 4 * res["local"].radii + 1e-3, restarts=1) & correct)

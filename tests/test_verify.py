@@ -424,6 +424,37 @@ def test_tour_section_is_fast(capsys):
     assert "certified" in out and time.perf_counter() - t < 15
 
 
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_small_lmis_solve_on_one_blas_thread(monkeypatch):
+    """BLAS threads only contend on these small factorizations (funclib.verify.threads): the
+    solve runs on one thread, a large problem keeps the default, and the setting is restored."""
+    import funclib.verify.barrier as barrier
+    from funclib.verify.threads import SINGLE_THREAD_MAX_N, blas_threads
+
+    before = _blas_threads()
+    with blas_threads(SINGLE_THREAD_MAX_N):
+        assert _blas_threads() and set(_blas_threads()) == {1}
+    assert _blas_threads() == before
+    with blas_threads(SINGLE_THREAD_MAX_N + 1):
+        assert _blas_threads() == before
+    seen = []
+    real = barrier.solve_structured
+
+    def spy(*args, **kwargs):
+        seen.append(_blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(barrier, "solve_structured", spy)  # solvers.solve imports it at call time
+    res = lipschitz(rand_net((8, 12, 4), seed=3), solver="structured", lower=False)
+    assert res.certified and seen and all(set(s) == {1} for s in seen)
+    assert _blas_threads() == before
+
+
 # -- slow: scale -------------------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from .reduce import reduce
 from .result import LipschitzResult
 from .solvers import SOLVED, solve, solver_plan
 from .structure import METHODS, LipSDP, layer_qcs
+from .threads import blas_threads
 
 __all__ = ["lipschitz", "sector_lipschitz"]
 
@@ -92,6 +93,11 @@ def _ldexp_up(value: float, exponent: int) -> float:
 def _piece(network: Network, bounds, method: str, solver: str, time_limit, rel_gap, progress, notes):
     """Certified bound of one (sub)network: dict with value, raw, closed form, solver info."""
     lmi = LipSDP(network.weights, layer_qcs(network.activations, network.dims[1:-1], bounds), method)
+    with blas_threads(lmi.n):  # small factorizations: one BLAS thread (see funclib.verify.threads)
+        return _solve_piece(lmi, network, solver, time_limit, rel_gap, progress, notes)
+
+
+def _solve_piece(lmi: LipSDP, network: Network, solver: str, time_limit, rel_gap, progress, notes):
     info: dict[str, Any] = {"lmi_size": lmi.n, "n_variables": lmi.n_vars}
     if len(network.weights) == 1:
         cert = certify(lmi, np.zeros(lmi.n_vars))

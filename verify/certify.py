@@ -28,7 +28,7 @@ import scipy.linalg as sla
 
 from .structure import LipSDP
 
-__all__ = ["Certificate", "VerificationError", "min_rho", "verify_psd", "certify", "sqrt_up"]
+__all__ = ["Certificate", "VerificationError", "min_rho", "verify_psd", "certify", "sqrt_up", "cholesky_or_none"]
 
 _U = 2.0 ** -53
 
@@ -69,7 +69,14 @@ def _gamma(n: int) -> float:
     return n * _U / (1.0 - n * _U)
 
 
-def _cholesky(a: np.ndarray):
+def cholesky_or_none(a: np.ndarray) -> tuple[np.ndarray, bool] | None:
+    """The float64 Cholesky factorization of the symmetric matrix ``a`` (``scipy.linalg.cho_factor``,
+    lower), or None when it fails.
+
+    Success proves ``a + ΔA ≻ 0`` only for some backward error ``‖ΔA‖₂ <= γ_{n+1} tr(a)``
+    (Demmel), ``γ_k = k u/(1 - k u)``; a proof of ``a ≻ 0`` (:func:`verify_psd`, the local
+    method's spectral-norm bound) subtracts a margin covering it from ``a`` first.
+    """
     try:
         return sla.cho_factor(a, lower=True, check_finite=True)
     except (np.linalg.LinAlgError, ValueError):
@@ -84,12 +91,12 @@ def min_rho(lmi: LipSDP, y: np.ndarray) -> float:
         return float(np.linalg.eigvalsh(-diag[0])[-1])
     Y = diag[L - 1]
     for k in range(L - 2, 0, -1):
-        f = _cholesky(Y)
+        f = cholesky_or_none(Y)
         if f is None:
             return math.inf
         Y = diag[k] - upper[k] @ sla.cho_solve(f, upper[k].T)
         Y = 0.5 * (Y + Y.T)
-    f = _cholesky(Y)
+    f = cholesky_or_none(Y)
     if f is None:
         return math.inf
     # ρ ≥ λ_max(-S00(0) + S01 Y^-1 S10); S01 = -W0ᵀ B1 (n0 × n1), S00(0) = -W0ᵀ A1 W0.
@@ -128,14 +135,14 @@ def verify_psd(lmi: LipSDP, y: np.ndarray, rho: float) -> tuple[bool, float]:
     g = _gamma(n + 2)
     margin = 4.0 * g / (1.0 - 2.0 * g) * trace + _assembly_error(lmi, y, rho) + 1e3 * np.finfo(float).tiny
     P = diag[0] - margin * np.eye(diag[0].shape[0])
-    f = _cholesky(P)
+    f = cholesky_or_none(P)
     if f is None:
         return False, margin
     for k in range(1, len(diag)):
         U = upper[k - 1]
         P = diag[k] - margin * np.eye(diag[k].shape[0]) - U.T @ sla.cho_solve(f, U)
         P = 0.5 * (P + P.T)
-        f = _cholesky(P)
+        f = cholesky_or_none(P)
         if f is None:
             return False, margin
     return True, margin

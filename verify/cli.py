@@ -1,6 +1,6 @@
 """``funclib lipschitz`` and ``funclib certify``; the tour's verify section.
 
-``lipschitz``: certified Lipschitz bound of a network file. ``certify``: certified ℓ2 robustness
+``lipschitz``: certified Lipschitz bound of a network file. ``certify``: certified ℓ2 or ℓ∞ robustness
 radii of a classifier on the inputs of a data file (``.npz`` with ``X`` and ``y``, read without
 pickles). Exit status: 0 on a certified result, 1 when it could not be certified (for
 ``lipschitz`` the fallback is printed), 2 on bad input (unreadable file, unknown activation, bad
@@ -93,7 +93,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
     if any(not (e >= 0) for e in eps):
         raise ValueError(f"--eps values must be non-negative, got {eps}")
     try:
-        res = robustness(net, X, y, method=args.method, solver=args.solver, time_limit=args.time_limit,
+        res = robustness(net, X, y, norm=args.norm, method=args.method, solver=args.solver, time_limit=args.time_limit,
                          workers=args.workers, scheduler=args.scheduler)
     except VerificationError as exc:
         print(f"funclib: certification failed: {exc}", file=sys.stderr)
@@ -124,13 +124,14 @@ def add_commands(add) -> None:
                    help="accept estimated slope bounds (the result is then not certified)")
     p.add_argument("--no-lower", action="store_true", help="skip the lower bound")
     p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
-    p = add("certify", cmd_certify, "certified l2 robustness radii of a classifier network (.npz or .mat) "
+    p = add("certify", cmd_certify, "certified l2 or linf robustness radii of a classifier network (.npz or .mat) "
             "on the inputs of a data file")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--data", required=True, metavar="X.npz", help=".npz with arrays X (inputs) and y (int labels)")
     p.add_argument("--eps", type=float, action="append", metavar="E",
                    help="radius at which to report certified accuracy (repeatable; default 0.1)")
     p.add_argument("--method", choices=("global", "pairwise", "local", "crown"), default="global")
+    p.add_argument("--norm", choices=("l2", "linf"), default="l2", help="norm of the perturbation (default l2)")
     p.add_argument("--solver", default="auto", help="as for lipschitz")
     p.add_argument("--time-limit", type=float, help="seconds per solver call")
     p.add_argument("--workers", type=int, help="local: run batches of inputs on a local Dask cluster of N processes")

@@ -37,6 +37,14 @@ vector or through ``‖diag(r) W_0[R]‖₂ √|R|`` (a spectral norm proven by 
 whichever is smaller.
 With one hidden layer, ReLU and at most ``enumerate_coords`` neurons unstable on the ball,
 this is the exact maximum over the sector box. No SDP is solved: milliseconds per ball.
+
+ℓ∞ balls (``norm="linf"``, the box ``‖x' - x‖∞ <= ε``): the first layer's interval is
+``W_0 x + b_0 ± ε ‖W_0[i, :]‖₁`` (exact for a box), CROWN bounds use the ℓ1 dual norm, and
+the margin moves by at most ``‖∇g‖₁ ε``, so the pairwise constants are
+``L_yj = max ‖W_0^T D_0 \cdots (w_y - w_j)‖₁`` over the same sector boxes (Lipschitz
+constants of the margins). The vertex enumeration is unchanged; the coordinates left out add
+``Σ r_i ‖W_0[i, :]‖₁`` exactly (the ℓ1 norm is additive on non-negative vectors), so no spectral
+norm is needed. :func:`local_lipschitz` (an SDP) is ℓ2 only.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ from .activations import Activation, slope_bound
 from .network import Network
 
 __all__ = ["CellTable", "cell_table", "ball_intervals", "local_sectors", "local_lipschitz", "local_pair_lipschitz",
-           "PairBounds", "CROWN_PAD", "INTERVAL_BOUNDS"]
+           "PairBounds", "CROWN_PAD", "INTERVAL_BOUNDS", "NORMS"]
 
 #: Cell width and reach of the enclosure grid (cell edges are exact binary numbers).
 CELLS_PER_UNIT = 64
@@ -61,6 +69,8 @@ _U = 2.0 ** -53
 #: Widening of CROWN's float64 bounds, relative to the neuron's IBP scale ``1 + |l| + |u|``.
 CROWN_PAD = 2.0 ** -26
 INTERVAL_BOUNDS = ("ibp", "crown")
+#: Norms of the input balls: ℓ2 and ℓ∞.
+NORMS = ("l2", "linf")
 
 
 class _RangeTable:
@@ -178,9 +188,26 @@ def _row_norms(w) -> np.ndarray:
     return np.sqrt(np.asarray(sq).reshape(-1)) * (1 + 4 * w.shape[1] * _U)
 
 
-def ball_intervals(net: Network, x: np.ndarray, eps: float, *,
-                   bounds: str = "ibp") -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pre-activation intervals ``(l_k, u_k)`` of every hidden layer over the ℓ2 ball ``B(x, eps)``.
+def _row_l1(w) -> np.ndarray:
+    """‖W[i, :]‖₁ per row, rounded up (a sum of n non-negative terms errs by at most γ_n)."""
+    return np.asarray(_abs(w).sum(axis=1)).reshape(-1) * (1 + 4 * w.shape[1] * _U)
+
+
+def _dual_rows(w, norm: str) -> np.ndarray:
+    """Row norms dual to the ball's norm (ℓ2 for ℓ2 balls, ℓ1 for ℓ∞ balls), rounded up."""
+    return _row_norms(w) if norm == "l2" else _row_l1(w)
+
+
+def _check_norm(norm: str) -> str:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    return norm
+
+
+def ball_intervals(net: Network, x: np.ndarray, eps: float, *, bounds: str = "ibp",
+                   norm: str = "l2") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pre-activation intervals ``(l_k, u_k)`` of every hidden layer over the ball ``B(x, eps)``
+    of ``norm`` (``"l2"`` or ``"linf"``).
 
     ``bounds="ibp"``: interval bound propagation with directed rounding margins;
     ``bounds="crown"``: the IBP boxes intersected with CROWN bounds (widened by
@@ -188,9 +215,10 @@ def ball_intervals(net: Network, x: np.ndarray, eps: float, *,
     """
     if bounds not in INTERVAL_BOUNDS:
         raise ValueError(f"bounds must be one of {', '.join(INTERVAL_BOUNDS)}, got {bounds!r}")
+    _check_norm(norm)
     w0, b0 = net.weights[0], net.biases[0]
     lo, hi = _affine_box(w0, b0, np.asarray(x, dtype=np.float64), np.zeros(w0.shape[1]))
-    r = eps * _row_norms(w0) * (1 + 2 * _U)
+    r = eps * _dual_rows(w0, norm) * (1 + 2 * _U)
     out = [(lo - r, hi + r)]
     for k in range(1, len(net.weights) - 1):
         l, u = out[-1]
@@ -203,19 +231,19 @@ def ball_intervals(net: Network, x: np.ndarray, eps: float, *,
         rad = np.nextafter(np.maximum(hu - mid, mid - hl), np.inf)
         l, u = _affine_box(net.weights[k], net.biases[k], mid, rad)
         if bounds == "crown":
-            l, u = _crown_tighten(net, k, x, eps, l, u)
+            l, u = _crown_tighten(net, k, x, eps, l, u, norm)
         out.append((l, u))
     return out
 
 
-def _crown_tighten(net: Network, k: int, x: np.ndarray, eps: float, l: np.ndarray, u: np.ndarray):
+def _crown_tighten(net: Network, k: int, x: np.ndarray, eps: float, l: np.ndarray, u: np.ndarray, norm: str):
     """The IBP box of hidden layer k intersected with CROWN's (widened) bounds."""
     from .crown import crown_bounds
 
     n = net.weights[k].shape[0]
     eye = np.eye(n)
     low = crown_bounds(net.slice(0, k + 1), np.asarray(x, dtype=np.float64)[None, :], float(eps),
-                       np.concatenate([eye, -eye]))[0]
+                       np.concatenate([eye, -eye]), norm=norm)[0]
     pad = CROWN_PAD * (1.0 + np.abs(l) + np.abs(u))
     cl, cu = low[:n] - pad, -low[n:] + pad
     ok = np.isfinite(cl) & np.isfinite(cu)
@@ -223,12 +251,12 @@ def _crown_tighten(net: Network, k: int, x: np.ndarray, eps: float, l: np.ndarra
     return np.minimum(l2, u2), np.maximum(l2, u2)  # crossing only by rounding on a point ball
 
 
-def local_sectors(net: Network, x: np.ndarray, eps: float, *,
-                  bounds: str = "ibp") -> tuple[list[np.ndarray], list[np.ndarray]]:
+def local_sectors(net: Network, x: np.ndarray, eps: float, *, bounds: str = "ibp",
+                  norm: str = "l2") -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-neuron slope sectors ``(alphas, betas)`` of every hidden layer on the ball ``B(x, eps)``
-    (intervals from :func:`ball_intervals` with ``bounds``)."""
+    of ``norm`` (intervals from :func:`ball_intervals` with ``bounds``)."""
     alphas, betas = [], []
-    for act, (l, u) in zip(net.activations, ball_intervals(net, x, eps, bounds=bounds)):
+    for act, (l, u) in zip(net.activations, ball_intervals(net, x, eps, bounds=bounds, norm=norm)):
         table = cell_table(act)
         glob = slope_bound(act)
         if np.all(np.isfinite(l)) and np.all(np.isfinite(u)):
@@ -292,7 +320,7 @@ def _sector_times(alpha: np.ndarray, beta: np.ndarray, ul: np.ndarray, uu: np.nd
 
 
 class PairBounds:
-    """Lipschitz bounds of the margins ``f_y - f_j`` on ℓ2 balls (:func:`local_pair_lipschitz`),
+    """Lipschitz bounds of the margins ``f_y - f_j`` on ℓ2 or ℓ∞ balls (:func:`local_pair_lipschitz`),
     with the per-network data (absolute weights, row norms) computed once.
 
     Parameters
@@ -302,18 +330,22 @@ class PairBounds:
         Pre-activation intervals (:func:`ball_intervals`).
     enumerate_coords : int
         Input-layer coordinates whose box vertices are enumerated (cost ``2^enumerate_coords``, ≤ 20).
+    norm : {"l2", "linf"}
+        The balls' norm; the bounds are Lipschitz constants from it to |·| (dual norm ℓ2 or ℓ1
+        of the margin's gradient).
     """
 
-    def __init__(self, net: Network, *, bounds: str = "ibp", enumerate_coords: int = 12):
+    def __init__(self, net: Network, *, bounds: str = "ibp", enumerate_coords: int = 12, norm: str = "l2"):
         if bounds not in INTERVAL_BOUNDS:
             raise ValueError(f"bounds must be one of {', '.join(INTERVAL_BOUNDS)}, got {bounds!r}")
         if int(enumerate_coords) != enumerate_coords or not 0 <= enumerate_coords <= 20:
             raise ValueError(f"enumerate_coords must be an integer in 0..20, got {enumerate_coords!r}")
-        self.net, self.bounds, self.n_enum = net, bounds, int(enumerate_coords)
+        self.net, self.bounds, self.n_enum, self.norm = net, bounds, int(enumerate_coords), _check_norm(norm)
+        self._dual = _norm_up if norm == "l2" else _l1_up
         last = net.weights[-1]
         self.last = last.toarray() if sps.issparse(last) else np.asarray(last)
         self.abs_weights = [_abs(w) for w in net.weights]
-        self.row_norms0 = _row_norms(net.weights[0])
+        self.row_norms0 = _dual_rows(net.weights[0], norm)
         w0 = net.weights[0]
         self.w0 = w0.toarray() if sps.issparse(w0) else np.asarray(w0)
 
@@ -327,10 +359,10 @@ class PairBounds:
         return center - spread, center + spread
 
     def _enumerated(self, pl: np.ndarray, pu: np.ndarray) -> float:
-        """Upper bound of ``max ‖p @ W_0‖₂`` over one box row: exact over the vertices of the
-        widest coordinates (the norm is convex in p); the rest, ``p_R = m_R + δ`` with
-        ``|δ| <= r``, bounded both as an interval vector and by ``‖diag(r) W_0[R]‖₂ √|R|``
-        (the smaller of the two is kept)."""
+        """Upper bound of ``max ‖p @ W_0‖`` (ℓ2, or ℓ1 for ℓ∞ balls) over one box row: exact over
+        the vertices of the widest coordinates (the norm is convex in p); the rest,
+        ``p_R = m_R + δ`` with ``|δ| <= r``, bounded as an interval vector and, for ℓ2, by
+        ``‖diag(r) W_0[R]‖₂ √|R|`` (the smaller of the two is kept)."""
         width = (pu - pl) * self.row_norms0
         order = np.argsort(-width, kind="stable")[:self.n_enum]
         enum = np.sort(order[width[order] > 0])
@@ -355,6 +387,8 @@ class PairBounds:
         else:
             vals = (np.abs(center) + pad)[None, :]
         with_rad = vals + rad_part
+        if self.norm == "linf":  # ℓ1 of non-negative vectors: the interval bound is all there is
+            return _l1_up(with_rad[int(np.argmax(with_rad.sum(axis=1)))])
         interval = _norm_up(with_rad[int(np.argmax(np.einsum("ij,ij->i", with_rad, with_rad)))])
         rest = np.flatnonzero(rad > 0)
         if not rest.size:
@@ -381,14 +415,15 @@ class PairBounds:
         ul, uu = rows - err, rows + err
         out = np.zeros(K)
         if not self.net.activations:  # affine: the constant is ‖w_y - w_j‖ (rows padded outward)
-            out[others] = [_norm_up(np.maximum(np.abs(a), np.abs(b))) for a, b in zip(ul, uu)]
+            out[others] = [self._dual(np.maximum(np.abs(a), np.abs(b))) for a, b in zip(ul, uu)]
             return out
-        alphas, betas = sectors if sectors is not None else local_sectors(self.net, x, eps, bounds=self.bounds)
+        alphas, betas = sectors if sectors is not None else local_sectors(self.net, x, eps, bounds=self.bounds,
+                                                                          norm=self.norm)
         for k in range(len(self.net.activations) - 1, 0, -1):
             ul, uu = self._interval_times(*_sector_times(alphas[k][None, :], betas[k][None, :], ul, uu), k)
         pl, pu = _sector_times(alphas[0][None, :], betas[0][None, :], ul, uu)
         lo, hi = self._interval_times(pl, pu, 0)
-        coarse = np.array([_norm_up(np.maximum(np.abs(a), np.abs(b))) for a, b in zip(lo, hi)])
+        coarse = np.array([self._dual(np.maximum(np.abs(a), np.abs(b))) for a, b in zip(lo, hi)])
         for r, j in enumerate(others):
             if need is not None and coarse[r] <= need[j]:
                 out[j] = coarse[r]
@@ -405,7 +440,7 @@ def _spectral_norm_up(M: np.ndarray) -> float:
     (Demmel's backward error ``‖ΔA‖₂ <= γ_{k+1} tr(A) <= δ``; the product's error is at most
     ``γ_{n+2} ‖M‖_F²`` in norm), so ``‖M‖₂² <= c + γ_{n+2} ‖M‖_F²``.
     """
-    from .certify import _cholesky, sqrt_up
+    from .certify import cholesky_or_none, sqrt_up
 
     n, k = M.shape
     gram = M.T @ M
@@ -414,7 +449,7 @@ def _spectral_norm_up(M: np.ndarray) -> float:
     delta = _gamma(k + 1) * k * c * 1.01 + 4 * _U * c
     a = -gram
     a[np.diag_indices(k)] += c - delta
-    if _cholesky(a) is None:
+    if cholesky_or_none(a) is None:
         return math.inf
     return sqrt_up((c + _gamma(n + 2) * frob) * (1 + 4 * _U))
 
@@ -424,9 +459,14 @@ def _norm_up(v: np.ndarray) -> float:
     return float(np.sqrt(np.dot(v, v)) * (1 + (v.size + 4) * 2 * _U))
 
 
+def _l1_up(v: np.ndarray) -> float:
+    """‖v‖₁ rounded up (a float64 sum of n non-negative terms errs by at most γ_n)."""
+    return float(np.sum(np.abs(v)) * (1 + (v.size + 4) * 2 * _U))
+
+
 def local_pair_lipschitz(net: Network, x: np.ndarray, eps: float, label: int, *, bounds: str = "ibp",
-                         enumerate_coords: int = 12) -> np.ndarray:
-    """Lipschitz bounds of the margins ``f_label - f_j`` on the ℓ2 ball ``B(x, eps)``, one per class j.
+                         enumerate_coords: int = 12, norm: str = "l2") -> np.ndarray:
+    """Lipschitz bounds of the margins ``f_label - f_j`` on the ball ``B(x, eps)``, one per class j.
 
     See the module docstring for the math (chord-slope sectors, interval products backward,
     vertex enumeration of the ``enumerate_coords`` widest input-layer coordinates). Entry
@@ -445,9 +485,12 @@ def local_pair_lipschitz(net: Network, x: np.ndarray, eps: float, label: int, *,
         Pre-activation intervals (:func:`ball_intervals`).
     enumerate_coords : int
         Input-layer coordinates whose box vertices are enumerated (cost ``2^enumerate_coords``, ≤ 20).
+    norm : {"l2", "linf"}
+        The ball's norm: for ``"linf"`` the bounds are ℓ∞ → |·| constants (ℓ1 norms of the
+        margins' gradients).
 
     Returns
     -------
     ndarray, shape (K,)
     """
-    return PairBounds(net, bounds=bounds, enumerate_coords=enumerate_coords)(x, eps, label)
+    return PairBounds(net, bounds=bounds, enumerate_coords=enumerate_coords, norm=norm)(x, eps, label)

@@ -1,4 +1,4 @@
-"""Certified ℓ2 robustness radii of classifiers from certified Lipschitz bounds.
+"""Certified ℓ2 and ℓ∞ robustness radii of classifiers from certified Lipschitz bounds.
 
 For a classifier ``f: R^n -> R^K`` predicting ``argmax_k f_k(x)`` and an input ``x`` with label
 ``y`` that is classified correctly, the prediction cannot change within the ℓ2 ball of radius
@@ -23,6 +23,14 @@ where ``L_{yj}`` is any Lipschitz bound of ``x -> f_y(x) - f_j(x)`` (the margin 
   the margin's slope on the ball, so it stays positive there. Batches of inputs can run as Dask
   tasks (:func:`funclib.jobs.cluster`).
 
+ℓ∞ radii (``norm="linf"``): the margin moves by at most ``L^∞_{yj} ‖δ‖∞`` with ``L^∞_{yj}`` a
+Lipschitz bound of the margin from ℓ∞ (the ℓ1 norm of its gradient). ``global`` and
+``pairwise`` take ``L^∞_{yj} = √n L_{yj}`` from their ℓ2 constants (``‖δ‖₂ <= √n ‖δ‖∞`` on
+``R^n``: sound, and loose by up to ``√n``); ``local`` bounds ``L^∞_{yj}(ε)`` on the box
+``‖x' - x‖∞ <= ε`` directly (ℓ1 norms of the interval products, box intervals,
+:class:`funclib.verify.local.PairBounds` with ``norm="linf"``), capped by the ``√n`` bound;
+``crown`` propagates the box natively.
+
 A misclassified input gets radius 0. The margins are computed in float64 and reduced by a
 rigorous bound on their rounding error (:func:`margin_error`), so the radii hold for the exact
 network with these float64 weights. A bound that could not be certified raises
@@ -41,8 +49,9 @@ import scipy.sparse as sps
 
 from .activations import elementwise_kernels, slope_bound
 from .certify import VerificationError
-from .local import INTERVAL_BOUNDS
+from .local import INTERVAL_BOUNDS, NORMS
 from .network import Network, NetworkError
+from .threads import blas_threads
 
 __all__ = ["RobustnessResult", "robustness", "margin_error", "ROBUSTNESS_METHODS"]
 
@@ -55,7 +64,7 @@ ACTIVATION_ULPS = 64
 
 @dataclass
 class RobustnessResult:
-    """Per-input certified ℓ2 radii and what they rest on.
+    """Per-input certified radii (ℓ2 or ℓ∞, ``norm``) and what they rest on.
 
     Attributes
     ----------
@@ -125,7 +134,7 @@ class RobustnessResult:
     def __str__(self) -> str:
         r = self.radii[self.predictions == self.labels]
         med = f"{np.median(r):.4g}" if r.size else "-"
-        return (f"certified l2 radii ({self.method}): {self.radii.size} inputs, accuracy {self.accuracy:.4f}, "
+        return (f"certified {self.norm} radii ({self.method}): {self.radii.size} inputs, accuracy {self.accuracy:.4f}, "
                 f"median radius of the correct ones {med}, global Lipschitz bound {self.lipschitz:.6g}, "
                 f"{len(self.solves)} LipSDP solve(s), {self.seconds:.2f} s")
 
@@ -262,20 +271,21 @@ def _local_radius(bounder, x: np.ndarray, label: int, low: np.ndarray, start: fl
 
 
 def _local_batch(net: Network, X: np.ndarray, labels: np.ndarray, low: np.ndarray, start: np.ndarray,
-                 bound: np.ndarray, steps: int, bounds: str, enumerate_coords: int) -> np.ndarray:
+                 bound: np.ndarray, steps: int, bounds: str, enumerate_coords: int, norm: str) -> np.ndarray:
     """Local radii of a batch of correctly classified inputs (one Dask task; picklable arguments)."""
     from .local import PairBounds
 
-    bounder = PairBounds(net, bounds=bounds, enumerate_coords=enumerate_coords)
-    return np.array([_local_radius(bounder, X[i], int(labels[i]), low[i], float(start[i]), bound[labels[i]], steps)
-                     for i in range(len(labels))])
+    bounder = PairBounds(net, bounds=bounds, enumerate_coords=enumerate_coords, norm=norm)
+    with blas_threads(max(net.dims)):  # small products: one BLAS thread (funclib.verify.threads)
+        return np.array([_local_radius(bounder, X[i], int(labels[i]), low[i], float(start[i]), bound[labels[i]],
+                                       steps) for i in range(len(labels))])
 
 
-def _local_radii(net, X, labels, low, start, bound, todo, steps, bounds, enumerate_coords, scheduler, workers,
+def _local_radii(net, X, labels, low, start, bound, todo, steps, bounds, enumerate_coords, norm, scheduler, workers,
                  batch_size, notes) -> np.ndarray:
     radii = start.copy()
     batches = [todo[i:i + batch_size] for i in range(0, todo.size, batch_size)]
-    args = [(net, X[b], labels[b], low[b], start[b], bound, steps, bounds, enumerate_coords) for b in batches]
+    args = [(net, X[b], labels[b], low[b], start[b], bound, steps, bounds, enumerate_coords, norm) for b in batches]
     if scheduler is None and workers is None:
         for b, a in zip(batches, args):
             radii[b] = _local_batch(*a)
@@ -299,7 +309,7 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
                local_bounds: str = "crown", enumerate_coords: int = 12, scheduler: str | None = None,
                workers: int | None = None, batch_size: int = 25, crown_steps: int = 12,
                alpha_steps: int = 0) -> RobustnessResult:
-    """Certified ℓ2 robustness radius of every input (see the module docstring for the math).
+    """Certified ℓ2 or ℓ∞ robustness radius of every input (see the module docstring for the math).
 
     Parameters
     ----------
@@ -311,8 +321,9 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
         Inputs (image-shaped ones are flattened in C order).
     y : array of int, shape (m,)
         Labels in ``0..K-1``.
-    norm : {"l2"}
-        The norm of the perturbation (only ℓ2).
+    norm : {"l2", "linf"}
+        The norm of the perturbation. For ``"linf"``, ``global`` and ``pairwise`` scale their ℓ2
+        constants by ``√n`` (n the input size); ``local`` and ``crown`` bound the ℓ∞ box itself.
     method : {"global", "pairwise", "local", "crown"}
         ``global``: ``r = margin / (√2 L)``; ``pairwise``: one LipSDP per class pair that some
         correctly classified input needs (``r = min_j margin_yj / L_yj``), never smaller;
@@ -348,8 +359,8 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
         Bad input (shapes, labels, unsupported model, method or norm).
     """
     start = time.perf_counter()
-    if norm != "l2":
-        raise ValueError(f"norm must be 'l2' (ℓ∞ and others are not implemented), got {norm!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
     if int(local_steps) != local_steps or local_steps < 1:
         raise ValueError(f"local_steps must be a positive integer, got {local_steps!r}")
     if int(batch_size) != batch_size or batch_size < 1:
@@ -372,7 +383,7 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
     pred, diff, low = _margins(net, X_flat, labels)
     correct = pred == labels
     K = net.dims[-1]
-    bound = np.full((K, K), math.sqrt(2.0) * L)  # valid for every pair: ‖e_i - e_j‖ = √2
+    bound = np.full((K, K), math.sqrt(2.0) * L * (1 + 4 * _U))  # every pair: ‖e_i - e_j‖ = √2 (rounded up)
     pair_matrix = None
     if method in ("pairwise", "local"):
         pair_matrix = np.full((K, K), np.nan)
@@ -380,12 +391,15 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
         for i, j in sorted(needed):
             value = min(_solve(_pair_network(net, i, j), (i, j), solves, **opts), bound[i, j])
             bound[i, j] = bound[j, i] = pair_matrix[i, j] = pair_matrix[j, i] = value
+    if norm == "linf":  # ‖δ‖₂ <= √n ‖δ‖∞: each ℓ2 constant times √n (rounded up) is an ℓ∞ one
+        bound = bound * (math.sqrt(net.dims[0]) * (1 + 4 * _U))
+        notes.append(f"linf: the LipSDP constants times sqrt(n) = {math.sqrt(net.dims[0]):.6g} (ℓ2 to ℓ∞)")
     rows = np.arange(labels.size)
     if method == "local":
         start_radii = _global_radii(low, bound, labels, correct)  # the pairwise radii
         todo = np.flatnonzero(start_radii > 0)
         radii = _local_radii(net, X_flat, labels, low, start_radii, bound, todo, int(local_steps), local_bounds,
-                             enumerate_coords, scheduler, workers, int(batch_size), notes)
+                             enumerate_coords, norm, scheduler, workers, int(batch_size), notes)
         solves.append({"pair": None, "local_inputs": int(todo.size), "steps": local_steps, "bounds": local_bounds,
                        "enumerate_coords": enumerate_coords})
         notes.append(f"local: bisection ({local_steps} steps) from the pairwise radius with pairwise Lipschitz "
@@ -399,7 +413,9 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
         # Both certificates are sound, so each input keeps the larger radius; the bisection's
         # upper end is well above what the global bound certifies (a radius there is capped).
         eps_max = max(1.0, 4.0 * float(np.max(radii, initial=0.0)))
-        crown = crown_radii(net, X_flat, labels, norm="l2", eps_max=eps_max, steps=crown_steps, alpha_steps=alpha_steps)
+        with blas_threads(max(net.dims)):
+            crown = crown_radii(net, X_flat, labels, norm=norm, eps_max=eps_max, steps=crown_steps,
+                                alpha_steps=alpha_steps)
         radii = np.maximum(radii, np.where(correct, crown.radii, 0.0))
         solves.append({"pair": None, "crown_inputs": int(np.sum(correct)), "steps": crown_steps,
                        "alpha_steps": alpha_steps, "eps_max": eps_max})
