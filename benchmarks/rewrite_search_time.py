@@ -20,7 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
-from funclib.kernels.api import _entry_spec
+from funclib.kernels.api import entry_spec
 from funclib.kernels.codegen import _symbolic
 from funclib.kernels.formulas import formula_entry, read_corpus
 from funclib.kernels.rewrite_search import BUDGET_S
@@ -78,8 +78,8 @@ def main(argv=None) -> int:
     rows = []
     for f in read_corpus(CORPUS):
         for dtype in ("float64", "float32"):
-            spec, _, _ = _entry_spec(formula_entry(f), dtype=dtype, outputs=("value", "derivative"), params=None,
-                                     variant=None, accuracy="fast", wrt=None, rewrite_search=False)
+            spec, _, _ = entry_spec(formula_entry(f), dtype=dtype, outputs=("value", "derivative"), params=None,
+                                    variant=None, accuracy="fast", wrt=None, rewrite_search=False)
             searched = dataclasses.replace(spec, rewrite_search=True)
             plain_t, search_t, records = [], [], None
             for _ in range(args.repeats):

@@ -34,7 +34,9 @@ not catalog entries — nested exponentials, rationals, roots near zero, logs of
 pieces, saturating compositions — each compiled as `funclib kernel FORMULA` would, in float64
 and float32, value and derivative, and measured as in [the catalog accuracy page](accuracy.md) ({points} points per
 scale, ±0, subnormals, the tails, ±max, ±inf, NaN; the correctly rounded oracle of
-`funclib.oracle`; tolerance B·max(1, κ) ULP, B = {b64} for float64 and {b32} for float32).
+`funclib.oracle`; tolerance B·max(1, κ) ULP, B = {b64} for float64 and {b32} for float32, with the
+condition number κ = |x f′/f| from the oracle's correctly rounded f and f′, `funclib.accuracy.oracle_kappa`:
+a float64 evaluation of a cancelling formula rounds f to 0 and would make κ, and so the tolerance, infinite).
 
 What the generator does for a formula nobody tuned (`funclib.kernels`): the stabilizing
 rewrites of `funclib.calculus`; cancelling sums rewritten exactly (`stable_forms`: a common

@@ -17,7 +17,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 from .special import erfc, sigmoid, softplus
 
-__all__ = ["np_evaluate", "NpEvalError"]
+__all__ = ["np_evaluate", "numpy_function", "NpEvalError"]
 
 
 class NpEvalError(ValueError):
@@ -70,6 +70,17 @@ _FUNCS: dict[type, Callable] = {
     sigmoid: _sigmoid,
     softplus: _softplus,
 }
+
+
+def numpy_function(expr: sp.Basic) -> Callable | None:
+    """The NumPy/SciPy function that evaluates the head of the function application ``expr``
+    (``sp.exp(x)`` -> ``np.exp``), or None when there is none.
+
+    The table above covers SymPy's functions and funclib's :mod:`funclib.special` ones; a
+    project special function without an entry carries its own float64 implementation as the
+    class attribute ``_numpy_``.
+    """
+    return _FUNCS.get(type(expr)) or _FUNCS.get(expr.func) or getattr(type(expr), "_numpy_", None)
 
 
 def _cond(cond: sp.Basic, env) -> np.ndarray:
@@ -133,8 +144,7 @@ def _eval(expr: sp.Basic, env):
         for a in args[1:]:
             out = op(out, a)
         return out
-    # Project special functions carry their own float64 implementation (``_numpy_``).
-    func = _FUNCS.get(type(expr)) or _FUNCS.get(expr.func) or getattr(type(expr), "_numpy_", None)
+    func = numpy_function(expr)
     if func is None:
         raise NpEvalError(f"NumPy evaluator does not support {expr.func.__name__}")
     return func(*[_eval(a, env) for a in expr.args])

@@ -17,8 +17,12 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 # (funclib.mittag_leffler imports this module only inside a function, for erfc: no cycle.)
 from .mittag_leffler import mittag_leffler
+from .sinc import sinc, sinc_d
 
-__all__ = ["sigmoid", "softplus", "erfc", "log1p", "expm1", "mp_sigmoid", "mp_softplus", "SPECIAL_FUNCTIONS"]
+__all__ = [
+    "sigmoid", "softplus", "erfc", "log1p", "expm1", "sinc", "sinc_d", "mp_sigmoid", "mp_softplus",
+    "SPECIAL_FUNCTIONS",
+]
 
 
 def mp_sigmoid(x: mpmath.mpf) -> mpmath.mpf:
@@ -150,4 +154,6 @@ SPECIAL_FUNCTIONS: dict[str, type[sp.Function]] = {
     "log1p": log1p,
     "expm1": expm1,
     "mittag_leffler": mittag_leffler,
+    "sinc": sinc,
+    "sinc_d": sinc_d,
 }

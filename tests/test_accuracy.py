@@ -20,6 +20,8 @@ from funclib.accuracy import (
     condition_number,
     known_inaccurate,
     measure,
+    oracle_condition_number,
+    oracle_kappa,
     sample_points,
     ulp,
     ulp_error,
@@ -73,6 +75,39 @@ def test_condition_number():
     x = np.array([2.0, 0.0, math.inf])
     k = condition_number(np.exp(x), np.exp(x), x)  # exp: kappa = |x|
     assert k[0] == 2.0 and k[1] == 0.0 and k[2] == 1.0
+
+
+def test_oracle_kappa_where_the_formula_cancels():
+    """sqrt(x^2 + 1) - 1 = x^2/2 (1 + O(x^2)): kappa -> 2 at 0, although the formula rounds to 0
+    in float64 for |x| < 1e-8 (which made a float64 kappa infinite)."""
+    from funclib.kernels.formulas import formula_entry
+
+    entry = formula_entry("sqrt(x**2 + 1) - 1")
+    x = np.array([1e-300, 1e-20, 1e-9, 3.0, 0.0, math.inf, math.nan])
+    ref = entry.reference(x)
+    k = oracle_kappa(entry.numeric_expr(), entry.symbol, x, ref)
+    assert np.allclose(k[:3], 2.0, rtol=1e-12) and abs(k[3] - 9 / (math.sqrt(10) * (math.sqrt(10) - 1))) < 1e-12
+    assert list(k[4:]) == [1.0, 1.0, 1.0]  # 0/0 at the root x = 0, and the non-finite inputs
+    with np.errstate(all="ignore"):
+        naive = condition_number(np.sqrt(x * x + 1) - 1, x / np.sqrt(x * x + 1), x)
+    assert np.isinf(naive[1])  # what the oracle replaces
+    assert np.array_equal(oracle_condition_number(entry, x, ref), k)
+
+
+def test_harness_fails_a_cancelling_kernel():
+    """The textbook float64 evaluation returns 0 where the value is x^2/2: with kappa from the
+    oracle (2 there) that is a failure, not an 'ill-conditioned' pass."""
+    from funclib.kernels.formulas import formula_entry
+
+    entry = formula_entry("sqrt(x**2 + 1) - 1")
+    pts = np.array([1e-12, -3e-10, 1e-30, 0.5, 2.0])
+
+    def naive(x):
+        return np.sqrt(x * x + 1) - 1
+
+    r = measure(entry, points=pts, kernel=naive)
+    assert not r.passed and {f["x"] for f in r.failures} == {1e-12, -3e-10, 1e-30}
+    assert all(abs(f["kappa"] - 2.0) < 1e-9 for f in r.failures)
 
 
 class _Perturbed:

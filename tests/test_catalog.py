@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import funclib
+import helpers
 from catalog_sample import slow_entries
 from funclib import calculus
 from funclib.formula import parse_formula, to_formula
@@ -84,15 +85,6 @@ def xfail_if_known(entry, variant, test):
 
 def _in_domain(entry, t: float) -> bool:
     return t in entry.domain
-
-
-def _kinks(entry, variant) -> list[float]:
-    from funclib.properties import breakpoints
-
-    try:
-        return [float(p) for p in breakpoints(entry.numeric_expr(variant), entry.symbol)]
-    except (TypeError, ValueError):
-        return []
 
 
 def test_catalog_is_not_empty():
@@ -168,7 +160,7 @@ def test_derivative_vs_finite_differences(case):
     xfail_if_known(entry, variant, "finite_differences")
     expr = entry.numeric_expr(variant)
     d = entry.derivative(variant=variant, numeric=True)
-    kinks = _kinks(entry, variant)
+    kinks = helpers.kinks(entry, variant)
     rng = np.random.default_rng(zlib.crc32(entry.id.encode()))  # str hash() varies per process
     points = np.concatenate([rng.uniform(-6, 6, 6), [-2.5, -0.3, 0.45, 0.8, 1.7, 2.2, 3.3, 4.9]])
     checked = 0

@@ -89,6 +89,16 @@ def test_missing_records_are_checked(tmp_path, monkeypatch, record, field):
         coverage.targets.cache_clear()
 
 
-def test_missing_records_count_as_missing():
-    rows = {r.id: r for r in coverage.coverage()}
-    assert rows["sinc"].status == "missing" and "arXiv 2402.05427" in rows["sinc"].reason
+def test_missing_records_count_as_missing(tmp_path, monkeypatch):
+    # a row with no entry (opau) given a missing record in a coverage folder of its own
+    own = tmp_path / "_coverage"
+    own.mkdir()
+    (own / "targets.tsv").write_text((coverage._coverage_dir() / "targets.tsv").read_text())
+    (own / "x.toml").write_text('[[target]]\nid = "opau"\nstatus = "missing"\nreason = "blocked: see arXiv 2103.07552"\n')
+    monkeypatch.setattr(coverage, "_coverage_dir", lambda: own)
+    coverage.targets.cache_clear()
+    try:
+        rows = {r.id: r for r in coverage.coverage()}
+    finally:
+        coverage.targets.cache_clear()
+    assert rows["opau"].status == "missing" and "arXiv 2103.07552" in rows["opau"].reason

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import max_ulp_distance
+
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
 ELEMENTWISE = ("gelu", "silu", "mish", "golu", "softplus", "elu", "relu", "pau")
@@ -160,22 +162,6 @@ def test_ptx_float32_kernels_have_no_float64():
 # ------------------------------------------------------------------------------------------
 # the subprocess side
 # ------------------------------------------------------------------------------------------
-def _ulp(a, b, floor: float = 0.0) -> float:
-    """Largest distance of ``a`` from ``b`` in ULPs of ``max(|b|, floor)`` (NaN matches NaN,
-    infinities must match). ``floor`` > 0 measures derivatives near their zeros, where the
-    stable formulas cancel, in ULPs of ``floor``."""
-    a = np.asarray(a)
-    b = np.asarray(b)
-    same = (a == b) | (np.isnan(a) & np.isnan(b))
-    if same.all():
-        return 0.0
-    bad = (np.isnan(a) != np.isnan(b)) | ((np.isinf(a) | np.isinf(b)) & ~same)
-    if bad.any():
-        return float("inf")
-    spacing = np.spacing(np.maximum(np.abs(b), b.dtype.type(floor))).astype(np.float64)
-    return float(np.max(np.where(same, 0.0, np.abs(a.astype(np.float64) - b.astype(np.float64)) / spacing)))
-
-
 def _points(dt):
     x = np.concatenate([np.linspace(-25, 25, 41), np.geomspace(1e-6, 80, 12), -np.geomspace(1e-6, 80, 12),
                         [0.0, -0.0, np.inf, -np.inf, np.nan, 700.0, -700.0, 1e-40, -1e-310]])
@@ -199,9 +185,9 @@ def _check_elementwise():
                 # GELU: the CPU libm kernel rounds -x/sqrt(2) (hundreds of ULP in the tail);
                 # CUDA and the fast kernel carry that rounding error (erfc_scaled / exp_sq)
                 ref = f if name == "gelu" else lm
-                u = _ulp(g, ref, floor=floor)
+                u = max_ulp_distance(g, ref, dt, floor=floor)
                 assert u <= ELEMENTWISE_ULP, f"{name} {dt} {out}: {u} ULP from the CPU reference kernel"
-                uf = _ulp(g, f, floor=floor)
+                uf = max_ulp_distance(g, f, dt, floor=floor)
                 assert uf <= FAST_ULP, f"{name} {dt} {out}: {uf} ULP from the CPU fast kernel"
                 if name in ("relu", "pau") or (dt == "float64" and name in ("silu", "mish", "softplus", "elu")):
                     assert np.array_equal(g, lm, equal_nan=True), f"{name} {dt} {out}: not bitwise equal to CPU libm"
@@ -213,7 +199,8 @@ def _check_elementwise():
     cy, cdy = funclib.compile("x*tanh(softplus(beta*x))", params={"beta": 1.0}, dtype="float32",
                               accuracy="libm")(x, beta=1.5)
     assert y.shape == (4, 6) and y.flags.f_contiguous
-    assert _ulp(y, cy) <= ELEMENTWISE_ULP and _ulp(dy, cdy, floor=DERIVATIVE_FLOOR) <= ELEMENTWISE_ULP
+    assert max_ulp_distance(y, cy, "float32") <= ELEMENTWISE_ULP
+    assert max_ulp_distance(dy, cdy, "float32", floor=DERIVATIVE_FLOOR) <= ELEMENTWISE_ULP
     src = k.source
     assert "from funclib.kernels.cuda import devmath as math" in src and "@cuda.jit" in src
 
@@ -454,13 +441,13 @@ def _check_ptx():
 
     dispatcher.get_current_device = lambda: _Device()
     import funclib
-    from funclib.kernels.api import _entry_spec
+    from funclib.kernels.api import entry_spec
     from funclib.kernels.cache import load_module
     from funclib.kernels.cuda.codegen import cuda_key, generate_cuda_source
 
     for name in ("gelu", "mish", "pau", "silu"):
-        spec, _, _ = _entry_spec(funclib.get(name), dtype="float32", outputs=("value", "derivative"), params=None,
-                                 variant=None, accuracy="fast", wrt=None)
+        spec, _, _ = entry_spec(funclib.get(name), dtype="float32", outputs=("value", "derivative"), params=None,
+                                variant=None, accuracy="fast", wrt=None)
         mod, _ = load_module(cuda_key(spec, False), lambda: generate_cuda_source(spec, False))
         arr = types.float32[::1]
         sig = (arr, arr, arr) + (types.float32,) * len(spec.params)

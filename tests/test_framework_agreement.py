@@ -141,6 +141,16 @@ _tol(["torch.tanh", "jax.nn.tanh"], "derivative", None,
      Tolerance("the derivative is computed from the output y as 1 - y**2, which cancels for "
                "|x| >> 0: absolute error ~ eps (JAX's float64 tanh is also up to ~7 ulp off "
                "near saturation, e.g. tanh(-19.18) = -0.9999999999999992)", atol=16 * EPS))
+_tol(["torch.sinc", "jax.numpy.sinc"], "value", None,
+     Tolerance("evaluates sin(pi*x)/(pi*x) with pi and pi*x rounded: absolute error ~ eps/pi "
+               "(3.9e-17 at the integers, where the catalog's reduced sin(pi x) gives exact zeros)",
+               atol=2 * EPS))
+_tol(["torch.sinc", "jax.numpy.sinc"], "derivative", None,
+     Tolerance("the derivative (cos(pi x) - sinc(x))/x cancels as x -> 0 (the true value is "
+               "-(pi**2/3) x): absolute error ~ eps/|x|, plus the rounded pi*x of the value; "
+               "JAX's derivative overflows to +-inf below |x| ~ 1e-154 (it divides by x**2)",
+               atol=4 * EPS,
+               atol_fn=lambda x: np.where(np.abs(x) < 1e-150, np.inf, 4 * EPS / np.maximum(np.abs(x), 1e-300))))
 _tol(["torch.nn.functional.hardsigmoid"], "derivative", None,
      Tolerance("PyTorch's hardsigmoid backward multiplies by the float32 constant 1/6 = "
                "0.1666666716337204 even in float64 (relative error 3e-8; hardswish is exact)",
@@ -203,6 +213,10 @@ def _dev(functions, inputs, what, reason):
             f, kwargs = f
         for t in inputs:
             SPECIAL_DEVIATIONS[(f, kwargs, t, what)] = reason
+
+
+_dev(["torch.sinc", "jax.numpy.sinc"], [math.inf, -math.inf], "value",
+     "computes sin(pi*x)/(pi*x), and sin(inf) is NaN (the limit is 0)")
 
 
 _SELF_GATED = [

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 import funclib
+import helpers
 
 RTOL = 1e-9
 INDEPENDENT = ("torch_activation",)
@@ -71,14 +72,8 @@ def _module(impl):
 
 def _points(entry, variant, params):
     """POINTS inside the domain, away from the formula's kinks (derivatives differ there)."""
-    from funclib.properties import breakpoints
-
     bound = entry.with_params(**params) if params else entry
-    expr = bound.numeric_expr(variant)
-    try:
-        kinks = [float(p) for p in breakpoints(expr, entry.symbol)]
-    except (TypeError, ValueError):
-        kinks = []
+    kinks = helpers.kinks(entry, variant, params)
     keep = [x for x in POINTS if x in entry.domain and all(abs(x - k) > 1e-3 for k in kinks)]
     return bound, np.array(keep)
 

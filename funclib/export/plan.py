@@ -23,7 +23,8 @@ import numpy as np
 import sympy as sp
 
 from ..formula import make_symbol, to_formula
-from ..kernels.codegen import KernelSpec, asymptotic_branch, symbolic_outputs
+from ..kernels.api import entry_spec
+from ..kernels.codegen import asymptotic_branch, symbolic_outputs
 from ..kernels.limits import saturation_threshold
 
 __all__ = ["DTYPES", "Patch", "Computation", "Plan", "ExportError", "resolve_entry", "make_plan"]
@@ -111,16 +112,6 @@ def resolve_entry(name_or_formula: str, variant: str | None, params: Mapping[str
     return entry
 
 
-def _spec(entry, outputs: tuple[str, ...], values: Mapping[str, float]) -> KernelSpec:
-    return KernelSpec(
-        name=entry.id, expr=entry.formula_expr(), variable=entry.variables[0], params=(), defaults=(), wrt=(),
-        dtype="float64", outputs=outputs, accuracy="libm",
-        baked=tuple((n, float(values[n])) for n in entry.all_params()),
-        conventions=tuple((c.at, c.derivative) for c in entry.conventions),  # as the kernels (api)
-        param_info=tuple(entry.all_params().items()),
-    )
-
-
 def _limit_threshold(e, x, direction: int, value, dtype: str) -> float:
     t = saturation_threshold(e, x, direction, value, dtype, {}) if value.is_number else None
     return float(np.finfo(dtype).max) if t is None else float(t)
@@ -146,7 +137,10 @@ def _patches(e: sp.Expr, x: sp.Symbol, limits) -> tuple[Patch, ...]:
 
 
 def _computation(entry, outputs: tuple[str, ...], values: Mapping[str, float]) -> Computation:
-    sym = symbolic_outputs(_spec(entry, outputs, values))
+    # the kernels' own spec, baked: the same expression, conventions and parameter checks
+    spec, _, _ = entry_spec(entry, dtype="float64", outputs=outputs, params=values, accuracy="libm", baked=True,
+                            rewrite_search=False)
+    sym = symbolic_outputs(spec)
     x = make_symbol(entry.variables[0])
     return Computation(
         names=tuple(sym.names), temps=tuple(sym.replacements), outputs=tuple(sym.reduced),

@@ -18,7 +18,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from ..formula import as_sympy
-from ..kernels.printer import ErfcScaled, ExpSq, round_to_dtype
+from ..kernels.printer import ErfcScaled, ExpSq, print_quotient, round_to_dtype
 from ..special import erfc as stable_erfc
 from ..special import sigmoid, softplus
 from .plan import ExportError
@@ -149,6 +149,7 @@ class ExprPrinter:
         return self.call(name, *[self.expr(a) for a in e.args])
 
     def hoist_text(self, text: str) -> str:
+        """Assign printed ``text`` to a fresh temporary; its name."""
         name = f"h{self._hoisted}"
         self._hoisted += 1
         self.lines.append(self.assign(name, text))
@@ -166,39 +167,11 @@ class ExprPrinter:
         return "(" + (text[2:] if text.startswith("+ ") else "-" + text[2:]) + ")"
 
     def _mul(self, e: sp.Mul) -> str:
-        coeff = sp.Mul(*[a for a in e.args if a.is_number])
-        num, den, recips = [], [], []
-        powered = False
-        for a in e.args:
-            if a.is_number:
-                continue
-            if isinstance(a, sp.Pow) and a.exp.is_number and a.exp.is_negative:
-                n = -a.exp
-                if n.is_Integer and 1 < n <= _MAX_INLINE_POWER:
-                    b = self.hoist(a.base)
-                    den.append(_repeat(b, int(n)))
-                    recips.append(_repeat(f"({self.const(1.0)} / {b})", int(n)))
-                    powered = True
-                else:
-                    d = self.expr(sp.Pow(a.base, n))
-                    den.append(d)
-                    recips.append(f"({self.const(1.0)} / {d})")
-            else:
-                num.append(self.expr(a))
-        sign = ""
-        if coeff.is_real and coeff < 0:
-            sign, coeff = "-", -coeff
-        if coeff != 1:
-            num.insert(0, self.const(coeff))
-        text = " * ".join(num) if num else self.const(1.0)
-        if den and powered:
-            # c/u**n with u**n overflowing although the quotient is finite: (1/u)**n there (kernels' rule)
-            prod = self.hoist_text("(" + " * ".join(den) + ")")
-            finite = f"({self.call('abs', prod)} < {self.const(math.inf)})"
-            return f"({sign}{self.select(finite, f'({text} / {prod})', '(' + text + ' * ' + ' * '.join(recips) + ')')})"
-        if den:
-            text = f"{text} / " + ("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
-        return f"({sign}{text})"
+        return print_quotient(self, e)  # the kernels' guard against an overflowing denominator
+
+    def finite(self, text: str) -> str:
+        """The condition ``|text| < inf``."""
+        return f"({self.call('abs', text)} < {self.const(math.inf)})"
 
     def _pow(self, e: sp.Pow) -> str:
         base, ex = e.base, e.exp
@@ -216,8 +189,7 @@ class ExprPrinter:
             if n == -1 or abs(n) > _MAX_INLINE_POWER:
                 return f"({one} / {prod})"
             p = self.hoist_text(prod)
-            finite = f"({self.call('abs', p)} < {self.const(math.inf)})"
-            return self.select(finite, f"({one} / {p})", _repeat(f"({one} / {b})", abs(n)))
+            return self.select(self.finite(p), f"({one} / {p})", _repeat(f"({one} / {b})", abs(n)))
         if ex == sp.S.Half:
             return self.call("sqrt", self.expr(base))
         if ex == -sp.S.Half:

@@ -33,7 +33,8 @@ rationals, floats (their exact binary value), :math:`\pi`, :math:`e`, Euler's an
 constants, the golden ratio; ``exp``, ``log``, ``log1p``, ``expm1``, ``sin``, ``cos``, ``tan``,
 ``sinh``, ``cosh``, ``tanh``, ``asinh``, ``acosh``, ``atanh``, ``asin``, ``acos``, ``atan``,
 ``erf``, ``erfc``, ``Abs``, ``sign``, ``Heaviside`` (:math:`H(0) = 1/2` unless given),
-``floor``, ``ceiling``, ``Max``, ``Min``, funclib's ``sigmoid`` and ``softplus`` and
+``floor``, ``ceiling``, ``Max``, ``Min``, funclib's ``sigmoid``, ``softplus``, ``sinc`` and
+its derivatives ``sinc_d(k, x)`` (:mod:`.sinc`: series near the removable point 0) and
 subclasses of all these; ``Piecewise`` with conditions built from ``< <= > >= == !=``,
 ``And``, ``Or``, ``Not``, ``True``, ``False``.  Anything else raises :class:`IntervalError`
 naming the node.  A ``Piecewise`` branch whose condition is linear in ``x`` is evaluated only

@@ -14,6 +14,8 @@ from flint import arb
 from .endpoints import DEFAULT_PREC, hull, Interval, IntervalDomainError, IntervalError, lower_end, NEG_INF, Number, ONE, POS_INF, upper_end, working_precision, ZERO
 from .arithmetic import add_iv, mul_iv, pow_const_iv, pow_int_iv, sqrt_iv
 from .functions import JUMPS, max_iv, min_iv, pow_var_iv, step_values, unary_for
+from .sinc import sinc_iv
+from ..sinc import sinc_d
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,6 +126,9 @@ class Compiler:
             op = max_iv if isinstance(e, sp.Max) else min_iv
             kids = [self.expr(a) for a in e.args]
             return lambda box, st: op([k(box, st) for k in kids])
+        if isinstance(e, sinc_d):  # the order is an integer, not an interval
+            order, kid = int(e.args[0]), self.expr(e.args[1])
+            return lambda box, st: sinc_iv(order, kid(box, st))
         fn = unary_for(type(e))
         if fn is not None:
             if len(e.args) != 1:

@@ -9,9 +9,10 @@ import sympy as sp
 from flint import arb
 from sympy.codegen.cfunctions import expm1, log1p
 
-from ..special import sigmoid, softplus
+from ..special import sigmoid, sinc, softplus
 from .endpoints import amax, amin, clip, hull, Interval, IntervalDomainError, lower_end, NEG_INF, ONE, POS_INF, upper_end, working_precision, ZERO
 from .arithmetic import abs_iv, eneg, monotone, mul_iv
+from .sinc import sinc_iv
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,6 +253,7 @@ _UNARY: dict[type, Callable[[Interval], Interval]] = {
     sp.ceiling: _ceiling,
     sigmoid: _sigmoid,
     softplus: _softplus,
+    sinc: lambda x: sinc_iv(0, x),
 }
 
 def unary_for(cls: type) -> Optional[Callable[[Interval], Interval]]:

@@ -35,7 +35,7 @@ _LAZY = {
 }
 
 #: Sources whose text is part of every kernel's cache key.
-_KEY_SOURCES = ("codegen.py", "printer.py", "limits.py", "mathlib/vecmath.py", "mathlib/libm.py",
+_KEY_SOURCES = ("codegen.py", "printer.py", "limits.py", "asymptotes.py", "mathlib/vecmath.py", "mathlib/libm.py",
                 "mathlib/intrinsics.py", "mathlib/coefficients.py", "reduce.py")
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from .codegen import OUTPUT_NAMES, KernelSpec, generate_source
 from .kernel import Kernel
 from .printer import KernelError
 
-__all__ = ["compile", "entry_kernel", "entry_ufunc", "formula_ufunc"]
+__all__ = ["compile", "entry_kernel", "entry_spec", "entry_ufunc", "formula_ufunc"]
 
 _MEMO: dict[str, object] = {}
 _MEMO_LOCK = threading.Lock()
@@ -160,8 +160,53 @@ def _user_formula(entry) -> bool:
     return entry.id == "formula"
 
 
-def _entry_spec(entry, *, dtype, outputs, params, variant, accuracy, wrt, baked=False,
-                rewrite_search=None) -> tuple[KernelSpec, dict, callable]:
+def entry_spec(
+    entry,
+    *,
+    dtype="float64",
+    outputs: Sequence[str] | str = ("value", "derivative"),
+    params: Mapping[str, float] | None = None,
+    variant: str | None = None,
+    accuracy: str = "fast",
+    wrt: Sequence[str] | None = None,
+    baked: bool = False,
+    rewrite_search: bool | None = None,
+) -> tuple[KernelSpec, dict[str, float], Callable[[str, float], float]]:
+    """The :class:`~funclib.kernels.codegen.KernelSpec` of an elementwise entry, checked.
+
+    The one place where an :class:`~funclib.entry.Entry` becomes a kernel specification: the
+    kernels (:func:`entry_kernel`, :func:`entry_ufunc`) and the source export
+    (:mod:`funclib.export.plan`) build their specs here, so both see the same expression,
+    derivative conventions and parameter ranges.
+
+    Parameters
+    ----------
+    entry : funclib.Entry
+        An elementwise entry (a catalog entry or :meth:`funclib.Entry.from_formula`).
+    dtype, outputs, accuracy, variant, wrt, rewrite_search
+        As in :func:`entry_kernel`.
+    params : mapping, optional
+        Parameter values; range-checked, missing ones take the entry's defaults.
+    baked : bool
+        True: the parameter values become constants of the generated code (no parameter
+        arguments, no ``grad_params``); False: they are the kernel's runtime defaults.
+
+    Returns
+    -------
+    spec : KernelSpec
+    values : dict
+        The parameter values (checked, defaults filled in).
+    check : callable
+        ``check(name, value)`` range-checks a value passed to the kernel at call time.
+
+    Raises
+    ------
+    KernelError
+        Not elementwise, unknown ``wrt`` parameter, ``grad_params`` without parameters to
+        differentiate, or a bad ``dtype``/``outputs``/``accuracy``.
+    funclib.entry.ParameterError
+        A parameter value out of its range or an unknown parameter name.
+    """
     if entry.kind != "elementwise":
         raise KernelError(f"entry {entry.id!r} is {entry.kind}; elementwise kernels need an elementwise entry")
     known = entry.all_params(variant)
@@ -224,8 +269,8 @@ def entry_kernel(
     (:meth:`funclib.Entry.from_formula`) only, so catalog kernels stay as generated; True
     opts a catalog entry in.
     """
-    spec, values, check = _entry_spec(entry, dtype=dtype, outputs=outputs, params=params, variant=variant,
-                                      accuracy=accuracy, wrt=wrt, rewrite_search=rewrite_search)
+    spec, values, check = entry_spec(entry, dtype=dtype, outputs=outputs, params=params, variant=variant,
+                                     accuracy=accuracy, wrt=wrt, rewrite_search=rewrite_search)
     return _build(spec, defaults=values, check=check, target=target)
 
 
@@ -248,8 +293,8 @@ def entry_ufunc(
     outputs = _outputs(outputs)
     if "grad_params" in outputs:
         raise KernelError("grad_params is a reduction, not an elementwise output; use entry.kernel()")
-    spec, values, _ = _entry_spec(entry, dtype=dtype, outputs=outputs, params=params, variant=variant,
-                                  accuracy=accuracy, wrt=(), baked=not param_inputs)
+    spec, values, _ = entry_spec(entry, dtype=dtype, outputs=outputs, params=params, variant=variant,
+                                 accuracy=accuracy, wrt=(), baked=not param_inputs)
     return _ufunc(spec)
 
 

@@ -49,7 +49,9 @@ __all__ = ["Asymptote", "fit_asymptote", "asymptote_threshold"]
 #: (e^x sigmoid(-x) sigmoid(x) - ...) cannot be enclosed at 2^60 with any practical precision.
 FIT_SCALES = (((60, 120, 180), 1024, ("power", "log", "exp")), ((6, 7, 8), 2048, ("exp",)))
 #: Relative mantissas of the points sampled in each binade.
-BINADE_SAMPLES = (1.0, 1.1875, 1.5, 1.8125)
+#: The last is a full-mantissa sample: from binade 5 on the dyadic ones are even integers, where
+#: cos(pi x) = 1 makes sinc'(x) = cos(pi x)/x - ... look like the law 1/x.
+BINADE_SAMPLES = (1.0, 1.1875, 1.5, 1.8125, 4.0 / 3.0)
 #: ULPs (of the dtype) the law may differ from the correctly rounded value: three quarters of
 #: the accuracy target (a law like -2/x**3 takes three roundings).
 ASYMPTOTE_ULP = {"float64": 3.0, "float32": 1.5}

@@ -44,7 +44,7 @@ from .printer import KernelError, Printer, rewrite_for_kernel, simplify_rational
 __all__ = ["KernelSpec", "FORMAT_VERSION", "OUTPUT_NAMES", "asymptotic_branch", "generate_source", "symbolic_outputs"]
 
 #: Bump when the generated code changes meaning (part of every cache key).
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 OUTPUT_NAMES = ("value", "derivative", "grad_params")
 #: Elements per prange block (elementwise loops).
 BLOCK = 8192

@@ -13,7 +13,8 @@ Function calls go to :mod:`funclib.kernels.mathlib.vecmath` (``accuracy="fast"``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import mpmath
 import sympy as sp
@@ -21,11 +22,12 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 from ..formula import as_sympy
 from ..special import erfc as stable_erfc
-from ..special import sigmoid, softplus
+from ..special import sigmoid, sinc, sinc_d, softplus
 from .stable_forms import stable_sum
 
 __all__ = [
     "KernelError", "Printer", "round_to_dtype", "rewrite_for_kernel", "simplify_rational", "ErfcScaled", "ExpSq",
+    "QuotientPrinter", "split_quotient", "print_quotient",
 ]
 
 
@@ -193,6 +195,8 @@ class Printer:
             if e.args[0] != 0:
                 raise KernelError(f"polygamma of order {e.args[0]} has no kernel implementation (digamma, order 0, has)")
             return f"lm.digamma_{self.suffix}({self.expr(e.args[1])})"
+        if func is sinc or func is sinc_d:
+            return self._sinc(e)
         if func in _LIBM_GAMMA:
             f64, f32 = _LIBM_GAMMA[func]
             return f"{f64 if self.dtype == 'float64' else f32}({self.expr(e.args[0])})"
@@ -208,6 +212,14 @@ class Printer:
     def _math(self, e: sp.Function) -> str:
         name = _MATH[e.func]
         return f"{self.module}.{name}_{self.suffix}({self.expr(e.args[0])})"
+
+    def _sinc(self, e: sp.Function) -> str:
+        # lm in both accuracy modes: its sin/cos are libm calls either way (as for sp.sin)
+        order = 0 if isinstance(e, sinc) else int(e.args[0])
+        if order > 1:
+            raise KernelError(f"sinc_d of order {order} has no kernel implementation (orders 0 and 1 have)")
+        name = "sinc" if order == 0 else "sinc_d1"
+        return f"lm.{name}_{self.suffix}({self.expr(e.args[-1])})"
 
     def _scaled(self, e: sp.Function) -> str:
         name = "erfc_scaled" if isinstance(e, ErfcScaled) else "exp_sq"
@@ -235,42 +247,9 @@ class Printer:
         return f"({text})"
 
     def _mul(self, e: sp.Mul) -> str:
-        coeff = sp.Mul(*[a for a in e.args if a.is_number])
-        num, den, recips = [], [], []
-        powered = False
-        for a in e.args:
-            if a.is_number:
-                continue
-            if isinstance(a, sp.Pow) and a.exp.is_number and a.exp.is_negative and not _is_sech_power(a):
-                n = -a.exp
-                if n.is_Integer and 1 < n <= _MAX_INLINE_POWER:
-                    b = self.hoist(a.base)
-                    den.append(_repeat(b, int(n), self))
-                    recips.append(_repeat(f"({self.const(1)} / {b})", int(n), self))
-                    powered = True
-                else:
-                    d = self.expr(sp.Pow(a.base, n))
-                    den.append(d)
-                    recips.append(f"({self.const(1)} / {d})")
-            else:
-                num.append(self.expr(a))
-        sign = ""
-        if coeff.is_number and coeff < 0:
-            sign, coeff = "-", -coeff
-        if coeff != 1:
-            num.insert(0, self.const(coeff))
-        text = " * ".join(num) if num else self.const(1)
-        if den and powered:
-            # c/u**n with u**n overflowing (u > 1.3e154 in float64 for n = 2) although the
-            # quotient is finite: multiply by (1/u)**n there instead (one rounding more)
-            prod = self._temp("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
-            safe = f"{text} * " + " * ".join(recips)
-            return f"({sign}(({text} / {prod}) if abs({prod}) < {self.const(float('inf'))} else ({safe})))"
-        if den:
-            text = f"{text} / " + ("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
-        return f"({sign}{text})"
+        return print_quotient(self, e, keep=_is_sech_power)  # cosh(u)**-k prints as sech powers
 
-    def _temp(self, text: str) -> str:
+    def hoist_text(self, text: str) -> str:
         """Assign printed ``text`` to a fresh temporary (a statement before the current one)."""
         if text.isidentifier():
             return text
@@ -278,6 +257,14 @@ class Printer:
         self._hoisted += 1
         self.lines.append(f"{name} = {text}")
         return name
+
+    def select(self, cond: str, a: str, b: str) -> str:
+        """``a`` where the printed condition holds, else ``b`` (both computed)."""
+        return f"({a} if {cond} else {b})"
+
+    def finite(self, text: str) -> str:
+        """The condition ``|text| < inf``."""
+        return f"abs({text}) < {self.const(float('inf'))}"
 
     def _pow(self, e: sp.Pow) -> str:
         base, ex = e.base, e.exp
@@ -311,9 +298,16 @@ class Printer:
         if ex == -sp.S.Half:
             return f"({self.const(1)} / math.sqrt({self.expr(base)}))"
         if ex == sp.Rational(1, 3):
-            # the C library's cube root (about 1 ULP; pow(|b|, 1/3) with 1/3 rounded is tens of ULP),
-            # real and odd for negative b as before
+            # a cube root, real and odd for negative b (pow(|b|, 1/3) with 1/3 rounded is tens of
+            # ULP): Numba's float32 np.cbrt is within half an ULP, its float64 one up to 3 ULP,
+            # which lm.cbrt_f64 corrects by one Newton step
+            if self.dtype == "float64":
+                return f"lm.cbrt_f64({self.expr(base)})"
             return f"np.cbrt({self.expr(base)})"
+        if _is_small_thirds(ex):
+            # b**(p/3) through cbrt (lm.cbrt_pow: pow with p/3 rounded is hundreds of ULP off
+            # at large |ln b|); the selector p is an integer argument, not a dtype constant
+            return f"lm.cbrt_pow_{self.suffix}({self.expr(base)}, {int(ex * 3)})"
         if base == sp.E:
             return self._math(sp.exp(ex, evaluate=False))
         if ex.is_number:
@@ -362,6 +356,86 @@ class Printer:
             ops = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
             return f"({self.expr(c.lhs)} {ops[c.rel_op]} {self.expr(c.rhs)})"
         raise KernelError(f"cannot print condition {c}")
+
+
+class QuotientPrinter(Protocol):
+    """What :func:`print_quotient` needs of a printer (the kernels' :class:`Printer` and the
+    export's :class:`~funclib.export.printers.ExprPrinter`): they differ in how they print
+    constants, hoist temporaries and select."""
+
+    def expr(self, e: sp.Basic) -> str: ...
+
+    def const(self, value) -> str: ...
+
+    def hoist(self, e: sp.Basic) -> str: ...
+
+    def hoist_text(self, text: str) -> str: ...
+
+    def select(self, cond: str, a: str, b: str) -> str: ...
+
+    def finite(self, text: str) -> str: ...
+
+
+def split_quotient(
+    e: sp.Mul, keep: Callable[[sp.Basic], bool] = lambda factor: False,
+) -> tuple[bool, sp.Expr, list[tuple[sp.Expr, sp.Expr | None]]]:
+    r"""A product as :math:`\pm c \prod_i n_i / \prod_j d_j^{k_j}`.
+
+    Returns ``(negative, c, factors)``: the sign, the positive numeric coefficient ``c`` and the
+    other factors in their order, ``(n, None)`` for a numerator factor and ``(d, k)`` (``k > 0``)
+    for a denominator ``d**k``. A negative power for which ``keep(factor)`` holds stays a
+    numerator factor (the kernels print ``cosh(u)**-2`` as ``sech2(u)``).
+    """
+    coeff = sp.Mul(*[a for a in e.args if a.is_number])
+    negative = bool(coeff.is_real and coeff < 0)
+    factors = []
+    for a in e.args:
+        if a.is_number:
+            continue
+        if isinstance(a, sp.Pow) and a.exp.is_number and a.exp.is_negative and not keep(a):
+            factors.append((a.base, -a.exp))
+        else:
+            factors.append((a, None))
+    return negative, (-coeff if negative else coeff), factors
+
+
+def print_quotient(p: QuotientPrinter, e: sp.Mul, keep: Callable[[sp.Basic], bool] = lambda factor: False) -> str:
+    r"""Print the product ``e`` (split by :func:`split_quotient`) as ``c * n / d``.
+
+    A denominator :math:`u^k` with an integer :math:`1 < k \le 8` is written as a product of
+    the hoisted :math:`u`, and the quotient is guarded: :math:`c/u^k` overflows in :math:`u^k`
+    (:math:`|u| > 1.3\cdot10^{154}` in float64 for k = 2) although the quotient is finite, so
+    where the denominator is not finite :math:`c \cdot (1/u)^k` is taken instead, multiplied
+    into the numerator one factor :math:`1/u` at a time: :math:`(1/u)^k` alone can underflow
+    (float32, k = 2: :math:`|u| > 2^{64}`) where the quotient is a normal number
+    (:math:`2x/(3 + x^2)^2` at :math:`x = -1.5\cdot10^{11}`).
+    """
+    negative, coeff, factors = split_quotient(e, keep)
+    num, den, recips = [], [], []
+    powered = False
+    for factor, k in factors:
+        if k is None:
+            num.append(p.expr(factor))
+        elif k.is_Integer and 1 < k <= _MAX_INLINE_POWER:
+            b = p.hoist(factor)
+            den.append(_repeat(b, int(k), p))
+            recips.extend([f"({p.const(1.0)} / {b})"] * int(k))
+            powered = True
+        else:
+            d = p.expr(sp.Pow(factor, k))
+            den.append(d)
+            recips.append(f"({p.const(1.0)} / {d})")
+    sign = "-" if negative else ""
+    if coeff != 1:
+        num.insert(0, p.const(coeff))
+    text = " * ".join(num) if num else p.const(1.0)
+    if den and powered:
+        prod = p.hoist_text("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
+        safe = f"({text} * " + " * ".join(recips) + ")"
+        return f"({sign}{p.select(p.finite(prod), f'({text} / {prod})', safe)})"
+    if den:
+        text = f"{text} / " + ("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
+    return f"({sign}{text})"
 
 
 class ErfcScaled(sp.Function):
@@ -539,6 +613,11 @@ def simplify_rational(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
     if sides[0] == sides[1]:
         return sides[0]
     return sp.Piecewise((sides[0], x >= 0), (sides[1], True))
+
+
+def _is_small_thirds(ex: sp.Expr) -> bool:
+    """``p/3`` with ``p`` in {±1, ±2, ±4}: exponents that ``cbrt`` and a few products give."""
+    return ex.is_Rational and ex.q == 3 and abs(ex.p) in (1, 2, 4) and ex != sp.Rational(1, 3)
 
 
 def _is_sech_power(e: sp.Basic) -> bool:

@@ -42,10 +42,9 @@ import numpy as np
 import scipy.special as sc
 import sympy as sp
 
-from .. import calculus
-from ..accuracy import TARGET_ULP, condition_number, sample_points, ulp_error
+from ..accuracy import TARGET_ULP, oracle_kappa, sample_points, ulp_error
 from ..mpeval import mp_evaluate
-from ..npeval import _FUNCS, NpEvalError, np_evaluate
+from ..npeval import NpEvalError, numpy_function
 from ..oracle import Undecided, reference_value
 from .printer import ErfcScaled, ExpSq, rewrite_for_kernel, simplify_rational
 from .rewrite_rules import RULES
@@ -167,7 +166,7 @@ def _ev(e, x, xs, dt):
     if isinstance(e, ExpSq):
         u = np.asarray(_ev(e.args[0], x, xs, dt), np.float64)
         return np.exp(float(e.args[1]) * u * u).astype(dt)
-    func = _FUNCS.get(type(e)) or _FUNCS.get(e.func) or getattr(type(e), "_numpy_", None)
+    func = numpy_function(e)
     if func is None:
         raise NpEvalError(f"cannot evaluate {e.func.__name__} in the dtype")
     args = [np.asarray(_ev(a, x, xs, dt), dt) for a in e.args]
@@ -200,14 +199,10 @@ def _sample(e: sp.Expr, x: sp.Symbol, dtype: str, far: list[tuple[int, float]]) 
         except (Undecided, ArithmeticError, ValueError):
             continue
     xs = np.array(keep, dtype=dtype)
-    x64 = xs.astype(np.float64)
-    try:
-        fv = np_evaluate(e, {x: x64})
-        fpv = np_evaluate(calculus.derivative(e, x, 1), {x: x64})
-        kappa = condition_number(fv, fpv, x64)
-    except (NpEvalError, TypeError, ValueError):
-        kappa = np.ones_like(x64)
-    return _Sample(xs, np.array(ref, dtype=np.float64), kappa)
+    ref = np.array(ref, dtype=np.float64)
+    # kappa from the oracle, as the harness: a float64 evaluation of a cancelling form rounds f
+    # to 0 and makes kappa infinite, which would hide exactly the errors the search is for
+    return _Sample(xs, ref, oracle_kappa(e, x, xs.astype(np.float64), ref))
 
 
 def _errors(form: sp.Expr, x: sp.Symbol, s: _Sample, dtype: str) -> np.ndarray:

@@ -39,6 +39,9 @@ from types import FunctionType as _FunctionType
 import numpy as np
 from numba import config as _config
 from numba import cuda
+from numba.cuda import libdevice
+
+from ..mathlib.libm import SINC_D1_SERIES, SINC_SERIES
 
 __all__ = [
     "SIMULATOR",
@@ -48,7 +51,8 @@ __all__ = [
     "exp_f32", "expm1_f32", "log_f32", "log1p_f32", "tanh_f32", "erf_f32", "erfc_f32",
     "sigmoid_f32", "softplus_f32", "cosh_f32", "sinh_f32", "sech2_f32", "erfc_scaled_f32", "exp_sq_f32",
     "sqrt", "copysign", "sin", "cos", "tan", "asin", "acos", "atan", "asinh", "acosh", "atanh",
-    "gamma", "lgamma",
+    "gamma", "lgamma", "sinc_f64", "sinc_d1_f64", "sinc_f32", "sinc_d1_f32",
+    "cbrt_f64", "cbrt_pow_f64", "cbrt_pow_f32",
 ]
 
 #: True when Numba-CUDA runs the simulator (decided when this module is imported).
@@ -151,6 +155,7 @@ if SIMULATOR:
     atanh = _dev(lambda x: _cast(x, _m.copysign(_m.inf, float(x))) if abs(x) == 1 else _call(_m.atanh, x))
     gamma = _dev(lambda x: _call(_m.gamma, x, lambda v: _m.inf))
     lgamma = _dev(lambda x: _call(_m.lgamma, x, lambda v: _m.inf))
+    _cbrt = _dev(lambda x: _cast(x, float(np.cbrt(float(x)))))
 else:
     _exp = _dev(lambda x: _m.exp(x))
     _expm1 = _dev(lambda x: _m.expm1(x))
@@ -175,6 +180,7 @@ else:
     atanh = _dev(lambda x: _m.atanh(x))
     gamma = _dev(lambda x: _m.gamma(x))
     lgamma = _dev(lambda x: _m.lgamma(x))
+    _cbrt = _dev(lambda x: libdevice.cbrt(x))  # float64; float32 goes through it (rounded once)
 
     # Python-level entry points are not needed on the GPU: the device functions above are
     # what generated kernels call.
@@ -240,7 +246,80 @@ def _make(T):
         r = _exp(p)
         return r + r * d
 
-    return {name: _dev(f) for name, f in locals().items() if isinstance(f, _FunctionType) and not name.startswith("_")}
+    # sinc and sinc' as in mathlib.libm (series near 0, reduction a = n/2 + r beyond: r is
+    # exact, and a rounded n only moves r, never the identity sin(pi a) = +-sin/cos(pi r)),
+    # in the argument's precision; |a| >= big (2**52, float32 2**23) is an integer
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9 = (T(v) for v in SINC_SERIES)
+    d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14 = (T(v) for v in SINC_D1_SERIES)
+    big = T(2.0**52) if T is _D else T(2.0**23)
+    pi_t, quarter, half = T(_m.pi), T(0.25), T(0.5)
+
+    def sincospi_(a):
+        n = T(_m.floor(two * a + half))
+        u = pi_t * (a - half * n)
+        sr, cr = sin(u), cos(u)
+        q = int(n) & 3
+        if q == 0:
+            return sr, cr
+        if q == 1:
+            return cr, -sr
+        if q == 2:
+            return -sr, -cr
+        return -cr, sr
+
+    sincospi = _dev(sincospi_)
+
+    def sinc(x):
+        a = abs(x)
+        if a < quarter:
+            t = x * x
+            return s0 + t * (s1 + t * (s2 + t * (s3 + t * (s4 + t * (s5 + t * (s6 + t * (s7 + t * (s8 + t * s9))))))))
+        if a >= big:
+            return zero
+        if a != a:
+            return x
+        sp_, cp_ = sincospi(a)
+        return sp_ / (pi_t * a)
+
+    def sinc_d1(x):
+        a = abs(x)
+        if a < half:
+            t = x * x
+            q = d1 + t * (d2 + t * (d3 + t * (d4 + t * (d5 + t * (d6 + t * (d7 + t * (
+                d8 + t * (d9 + t * (d10 + t * (d11 + t * (d12 + t * (d13 + t * d14))))))))))))
+            return x * q
+        if a != a:
+            return x
+        if a >= big:
+            d = (one if a >= two * big or int(a) % 2 == 0 else -one) / a
+        else:
+            sp_, cp_ = sincospi(a)
+            d = (cp_ - sp_ / (pi_t * a)) / a
+        return d if x >= zero else -d
+
+    # b**(p/3) as in mathlib.libm.cbrt_pow_f64 (computed in float64, rounded once for float32)
+    def cbrt_pow(b, p):
+        d = _D(b)
+        if not d >= _D(0.0):
+            return T(_m.nan)
+        c = _cbrt(d)
+        regular = _D(0.0) < d < _D(_m.inf)
+        if p == 1:
+            r = c
+        elif p == -1:
+            r = _D(1.0) / c
+        elif p == 2:
+            r = d / c if regular else c * c
+        elif p == -2:
+            r = c / d if regular else _D(1.0) / (c * c)
+        elif p == 4:
+            r = d * c
+        else:
+            r = (_D(1.0) / c) / d
+        return T(r)
+
+    return {name: _dev(f) for name, f in locals().items()
+            if isinstance(f, _FunctionType) and not name.startswith("_") and not name.endswith("_")}
 
 
 _f64 = _make(_D)
@@ -254,3 +333,6 @@ exp_f32, expm1_f32, log_f32, log1p_f32 = _f32["exp"], _f32["expm1"], _f32["log"]
 tanh_f32, erf_f32, erfc_f32 = _f32["tanh"], _f32["erf"], _f32["erfc"]
 sigmoid_f32, softplus_f32, cosh_f32, sinh_f32 = _f32["sigmoid"], _f32["softplus"], _f32["cosh"], _f32["sinh"]
 sech2_f32, erfc_scaled_f32, exp_sq_f32 = _f32["sech2"], _f32["erfc_scaled"], _f32["exp_sq"]
+sinc_f64, sinc_d1_f64, sinc_f32, sinc_d1_f32 = _f64["sinc"], _f64["sinc_d1"], _f32["sinc"], _f32["sinc_d1"]
+cbrt_pow_f64, cbrt_pow_f32 = _f64["cbrt_pow"], _f32["cbrt_pow"]
+cbrt_f64 = _cbrt  # libdevice's cbrt is within 1 ULP (CUDA Programming Guide); the simulator's is NumPy's

@@ -13,13 +13,16 @@ import math
 import numpy as np
 from numba import njit
 
+from .intrinsics import fma
+
 __all__ = [
     "exp_f64", "expm1_f64", "log_f64", "log1p_f64", "tanh_f64", "erf_f64", "erfc_f64",
     "sigmoid_f64", "softplus_f64", "cosh_f64", "sinh_f64", "sech2_f64",
     "exp_f32", "expm1_f32", "log_f32", "log1p_f32", "tanh_f32", "erf_f32", "erfc_f32",
     "sigmoid_f32", "softplus_f32", "cosh_f32", "sinh_f32", "sech2_f32",
     "erfc_scaled_f64", "exp_sq_f64", "erfc_scaled_f32", "exp_sq_f32", "digamma_f64",
-    "gamma_f32", "lgamma_f32", "digamma_f32",
+    "gamma_f32", "lgamma_f32", "digamma_f32", "sinc_f64", "sinc_d1_f64", "sinc_f32", "sinc_d1_f32",
+    "cbrt_f64", "cbrt_pow_f64", "cbrt_pow_f32",
 ]
 
 # not cached: see funclib/kernels/mathlib/vecmath.py (cached callees are not inlined)
@@ -221,3 +224,135 @@ def lgamma_f32(x):
 @njit(**_JIT)
 def digamma_f32(x):
     return F(digamma_f64(np.float64(x)))
+
+
+# sinc(x) = sin(pi x)/(pi x) and its derivative, used by both accuracy modes (sin and cos are
+# libm calls there too). Near 0 the Taylor series in t = x^2 (no 0/0, no cancellation:
+# |x| < 1/4 for the value, |x| < 1/2 for the derivative, where (pi x) cos(pi x) - sin(pi x)
+# would cancel); beyond, sin(pi a) and cos(pi a) after the exact reduction a = n/2 + r,
+# |r| <= 1/4 (a - n/2 is exact by Sterbenz' lemma), so the zeros at the integers keep their
+# relative accuracy. |x| >= 2^52 is an integer: sin(pi x) = 0, cos(pi x) = (-1)^x.
+SINC_SERIES = tuple((-1) ** n * math.pi ** (2 * n) / math.factorial(2 * n + 1) for n in range(10))
+SINC_D1_SERIES = tuple(
+    (-1) ** n * math.pi ** (2 * n) * 2 * n / math.factorial(2 * n + 1) for n in range(1, 15)
+)
+_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9 = SINC_SERIES
+(_D1, _D2, _D3, _D4, _D5, _D6, _D7, _D8, _D9, _D10, _D11, _D12, _D13, _D14) = SINC_D1_SERIES
+
+
+@njit(**_JIT)
+def _sincospi_f64(a):
+    """``(sin(pi a), cos(pi a))`` for ``0 <= a < 2**52``."""
+    n = np.rint(2.0 * a)
+    u = math.pi * (a - 0.5 * n)
+    sr, cr = math.sin(u), math.cos(u)
+    q = np.int64(n) & 3
+    if q == 0:
+        return sr, cr
+    if q == 1:
+        return cr, -sr
+    if q == 2:
+        return -sr, -cr
+    return -cr, sr
+
+
+@njit(**_JIT)
+def sinc_f64(x):
+    """Normalized sinc: series for |x| < 1/4, sin(pi |x|)/(pi |x|) beyond (0 at +-inf)."""
+    a = abs(x)
+    if a < 0.25:
+        t = x * x
+        return _C0 + t * (_C1 + t * (_C2 + t * (_C3 + t * (_C4 + t * (_C5 + t * (_C6 + t * (_C7 + t * (_C8 + t * _C9))))))))
+    if a >= 4503599627370496.0:  # 2**52: an integer (or inf)
+        return 0.0
+    if a != a:
+        return x
+    s, c = _sincospi_f64(a)
+    return s / (math.pi * a)
+
+
+@njit(**_JIT)
+def sinc_d1_f64(x):
+    """sinc'(x): x*Q(x^2) for |x| < 1/2, (cos(pi a) - sin(pi a)/(pi a))/a with sign beyond."""
+    a = abs(x)
+    if a < 0.5:
+        t = x * x
+        q = _D1 + t * (_D2 + t * (_D3 + t * (_D4 + t * (_D5 + t * (_D6 + t * (_D7 + t * (
+            _D8 + t * (_D9 + t * (_D10 + t * (_D11 + t * (_D12 + t * (_D13 + t * _D14))))))))))))
+        return x * q
+    if a != a:
+        return x
+    if a >= 4503599627370496.0:  # 2**52: sin(pi a) = 0, cos(pi a) = +-1 by parity
+        c = 1.0 if a >= 9007199254740992.0 or np.int64(a) % 2 == 0 else -1.0
+        d = c / a
+    else:
+        s, c = _sincospi_f64(a)
+        d = (c - s / (math.pi * a)) / a
+    return d if x >= 0.0 else -d
+
+
+# float32 through float64 (as for gamma above): one rounding of a result with a few float64 ULP
+@njit(**_JIT)
+def sinc_f32(x):
+    return F(sinc_f64(np.float64(x)))
+
+
+@njit(**_JIT)
+def sinc_d1_f32(x):
+    return F(sinc_d1_f64(np.float64(x)))
+
+
+@njit(**_JIT)
+def cbrt_f64(b):
+    """Real cube root to about half an ULP: Numba's ``np.cbrt`` (up to 3 ULP) and one Newton
+    step whose residual c^3 - b is formed exactly with FMAs (c^3 - b itself is exact by
+    Sterbenz' lemma); |b| < 2^-900 and |b| > 2^900 are scaled by 2^(-+900) so that the
+    residual neither underflows nor overflows."""
+    c = np.cbrt(b)
+    a = abs(b)
+    if not (0.0 < a < math.inf):
+        return c
+    scale = 1.0
+    if a < 2.0**-900:
+        b = b * 2.0**900
+        c = np.cbrt(b)
+        scale = 2.0**-300
+    elif a > 2.0**900:  # c^3 may round above the largest double
+        b = b * 2.0**-900
+        c = np.cbrt(b)
+        scale = 2.0**300
+    c2 = c * c
+    e2 = fma(c, c, -c2)
+    c3 = c2 * c
+    e3 = fma(c2, c, -c3)
+    residual = (c3 - b) + (e3 + e2 * c)
+    return (c - residual / (3.0 * c2)) * scale
+
+
+# b**(p/3) for b >= 0 and p in {+-1, +-2, +-4}, used for the derivatives of cube roots
+# (b**(-2/3)/3): pow(b, p/3) with p/3 rounded is off by |ln b| * p/3 * 2**-53 relative, hundreds
+# of ULP at b = 1e300. Here one accurate cbrt and one or two roundings: b/cbrt(b) for b**(2/3)
+# (cbrt(b)**2 takes one more). The float32 version computes in float64 and rounds once.
+# Negative b is NaN, as pow gives it (the principal power is complex).
+@njit(**_JIT)
+def cbrt_pow_f64(b, p):
+    if not b >= 0.0:
+        return math.nan
+    c = cbrt_f64(b)
+    regular = 0.0 < b < math.inf
+    if p == 1:
+        return c
+    if p == -1:
+        return 1.0 / c
+    if p == 2:
+        return b / c if regular else c * c
+    if p == -2:
+        return c / b if regular else 1.0 / (c * c)
+    if p == 4:
+        return b * c
+    return (1.0 / c) / b  # p == -4: no overflow of b*c where b**(-4/3) is still normal
+
+
+@njit(**_JIT)
+def cbrt_pow_f32(b, p):
+    return F(cbrt_pow_f64(np.float64(b), p))

@@ -1,0 +1,82 @@
+"""The tests' shared vocabulary (as SciPy's ``_mptestutils``): ULP distances and kinks.
+
+Import as ``from helpers import ...`` (pytest puts ``tests/`` on the path; so does running a
+test file as a script, as the CUDA subprocess checks do). The spacing of a format is
+:func:`funclib.accuracy.ulp`, the library's one definition; these helpers only add what tests
+need on top: references that are exact mpmath numbers, and a floor for measuring near zeros.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+
+from funclib.accuracy import ulp
+
+__all__ = ["ulp_distance", "max_ulp_distance", "kinks"]
+
+
+def ulp_distance(y, exact, dtype, *, floor: float = 0.0) -> np.ndarray:
+    r"""Elementwise :math:`|y - e| / \operatorname{ulp}(\max(|e|, \text{floor}))` in the format ``dtype``.
+
+    Parameters
+    ----------
+    y : array_like
+        Results in ``dtype`` (any float array; compared through float64, which holds them exactly).
+    exact : array_like or sequence of mpmath numbers
+        The reference: floats, or exact mpmath values (then the difference is taken in mpmath,
+        so a reference closer than float64 is not rounded first).
+    dtype : str or numpy dtype
+        The format whose ULP is the unit (float32 results are measured in float32 ULPs).
+    floor : float
+        Measure in ULPs of at least ``floor`` (derivatives near their zeros, log-domain maps);
+        0 measures relatively everywhere.
+
+    Returns
+    -------
+    numpy.ndarray
+        0 where ``y`` equals the reference or both are NaN; inf where exactly one is NaN, where
+        an infinity does not match, or where the reference rounds to ±inf in the format and
+        ``y`` is not that infinity.
+    """
+    dtype = np.dtype(dtype)
+    ys = np.asarray(y).astype(np.float64).reshape(-1)
+    refs = list(exact) if not isinstance(exact, np.ndarray) else exact.astype(np.float64).reshape(-1).tolist()
+    if len(refs) != len(ys):
+        raise ValueError(f"{len(ys)} results but {len(refs)} references")
+    out = np.empty(len(ys))
+    for i, (o, r) in enumerate(zip(ys.tolist(), refs)):
+        if mpmath.isnan(r) or math.isnan(o):
+            out[i] = 0.0 if (mpmath.isnan(r) and math.isnan(o)) else math.inf
+            continue
+        with np.errstate(over="ignore"):
+            beyond = np.isinf(np.array(float(r)).astype(dtype))
+        if beyond:  # the reference rounds to ±inf in the format: only that infinity matches
+            out[i] = 0.0 if math.isinf(o) and (o > 0) == (r > 0) else math.inf
+            continue
+        if math.isinf(o):
+            out[i] = math.inf
+            continue
+        unit = float(ulp(np.array(max(abs(float(r)), floor)), dtype.name))
+        out[i] = float(abs(mpmath.mpf(o) - r)) / unit  # r as given: mpf(r) would round it to 53 bits
+    return out.reshape(np.shape(y))
+
+
+def max_ulp_distance(y, exact, dtype, *, floor: float = 0.0) -> float:
+    """The largest :func:`ulp_distance` (0 for no points)."""
+    d = ulp_distance(y, exact, dtype, floor=floor)
+    return float(np.max(d)) if d.size else 0.0
+
+
+def kinks(entry, variant: str | None = None, params=None) -> list[float]:
+    """The real points where the entry's formula switches branch (:func:`funclib.properties.breakpoints`
+    of the numeric expression); none when they cannot be computed."""
+    from funclib.properties import breakpoints
+
+    bound = entry.with_params(**params) if params else entry
+    try:
+        return [float(p) for p in breakpoints(bound.numeric_expr(variant), entry.symbol)]
+    except (TypeError, ValueError):
+        return []
