@@ -23,6 +23,24 @@ digits.  A formula with an atom of a non-linear argument (:math:`\sin x^2`), inc
 atoms (:math:`\sin x + \sin\sqrt2 x`) or a non-constant difference (:math:`x \sin x`,
 :math:`\max(x, 0) + \sin x`) is refused with the reason (:class:`NotPeriodic`).
 
+Two extensions keep the argument where :math:`f` itself is not quasi-periodic:
+
+* *Linear times periodic* (:func:`decompose_linear_periodic`): :math:`f(x) = x\,p(x) + q(x)`
+  with :math:`p, q` :math:`P`-periodic and :math:`p` not constant (GCU :math:`x\cos x`, ASU
+  :math:`x\sin x`).  The periodic atoms are taken as generators and :math:`f` must be a
+  polynomial of degree 1 in :math:`x` over them; the decomposition is checked as an identity
+  (symbolically and at random points).  Then :math:`f(t + kP) = f(t) + kP\,p(t)`, so a single
+  point :math:`t` with :math:`p(t) \ne 0` (its sign proven by an arb enclosure,
+  :func:`sign_witnesses`) makes :math:`f` unbounded both ways; the same for
+  :math:`f' = p + x p' + q'` with :math:`p'` and for :math:`f''` with :math:`p''`.
+* *Explicit branches* (:func:`explicit_branches`): a ``Piecewise`` whose conditions cut the
+  line into intervals, so that a periodic branch on a half-line is handled over one period
+  (a half-line holds whole periods) and the other branches by the usual methods.
+* *Chirps* (:func:`chirp_of`): :math:`u\,\sin(g(x)) + v` with :math:`g` a polynomial of degree
+  at least 2 has no period, but :math:`\sin g = \pm 1` at points tending to the end where
+  :math:`|g| \to \infty`: exact extrema :math:`v \pm |u|`, or unbounded both ways where
+  :math:`|u| \to \infty` faster than :math:`v`.
+
 On one period, :func:`period_breakpoints` lists the finitely many points where a floor jumps
 or a branch condition switches, and :func:`exact_extremum` finds the exact extremum of a smooth
 expression from its critical points (``sympy.solveset`` on the closed period, accepted only
@@ -42,7 +60,21 @@ import sympy as sp
 from .mpeval import mp_evaluate
 from .timelimit import TimeLimitExceeded, time_limit
 
-__all__ = ["NotPeriodic", "Periodicity", "detect_periodicity", "periodicity_of", "period_breakpoints", "exact_extremum"]
+__all__ = [
+    "NotPeriodic",
+    "Periodicity",
+    "LinearPeriodic",
+    "detect_periodicity",
+    "periodicity_of",
+    "decompose_linear_periodic",
+    "linear_periodic_of",
+    "sign_witnesses",
+    "explicit_branches",
+    "Chirp",
+    "chirp_of",
+    "period_breakpoints",
+    "exact_extremum",
+]
 
 _TRIG_2PI = (sp.sin, sp.cos, sp.sec, sp.csc)
 _TRIG_PI = (sp.tan, sp.cot)
@@ -208,6 +240,234 @@ def periodicity_of(expr: sp.Expr, x: sp.Symbol) -> Periodicity | None:
         return detect_periodicity(expr, x)
     except NotPeriodic:
         return None
+
+
+@dataclass(frozen=True)
+class LinearPeriodic:
+    r"""A proven identity :math:`f(x) = x\,p(x) + q(x)` with :math:`p, q` :math:`P`-periodic.
+
+    Attributes
+    ----------
+    p, q : sympy.Expr
+        The periodic parts (:math:`p` not constant).
+    period : sympy.Expr
+        A common period :math:`P > 0` of :math:`p` and :math:`q`.
+    checks : int
+        Random points at which mpmath confirmed :math:`f = x p + q` and
+        :math:`f(t + P) - f(t) = P\,p(t)`.
+    """
+
+    p: sp.Expr
+    q: sp.Expr
+    period: sp.Expr
+    checks: int
+
+    def describe(self) -> str:
+        """``proven by linear-times-periodic (f = x*p + q, p = cos(x), q = 0, P = 2*pi)``."""
+        return (f"proven by linear-times-periodic (f = x*p + q, p = {sp.sstr(self.p)}, q = {sp.sstr(self.q)}, "
+                f"P = {sp.sstr(self.period)})")
+
+
+def _periodic_atoms(expr: sp.Expr, x: sp.Symbol) -> list[sp.Expr]:
+    return sorted((a for a in expr.atoms(*_ATOMS) if a.has(x)), key=sp.default_sort_key)
+
+
+def decompose_linear_periodic(expr: sp.Expr, x: sp.Symbol, *, checks: int = 8, seed: int = 0) -> LinearPeriodic:
+    r"""Prove :math:`f(x) = x\,p(x) + q(x)` with :math:`p, q` :math:`P`-periodic, :math:`p` not constant.
+
+    The periodic atoms of ``expr`` (all of linear arguments, commensurate periods, :math:`P` their
+    least common multiple) are replaced by fresh generators; what remains must be a polynomial of
+    degree 1 in :math:`x` whose coefficients :math:`p, q` contain :math:`x` only through the
+    atoms. The decomposition is then checked three ways: :math:`x p + q - f` simplifies to 0;
+    :math:`p(x + P) - p(x)` and :math:`q(x + P) - q(x)` simplify to 0 (SymPy's trig and floor
+    rules); and at random points, with mpmath at 50 digits, :math:`f(t) = t p(t) + q(t)` and
+    :math:`f(t + P) - f(t) = P\,p(t)`.
+
+    Raises
+    ------
+    NotPeriodic
+        With the reason: no periodic atom, an atom of a non-linear argument, incommensurate
+        periods, :math:`x` outside the atoms other than linearly (``x**2*sin(x)``,
+        ``exp(x)*sin(x)``), :math:`p` constant (then :func:`detect_periodicity` applies), or a
+        failed check.
+    """
+    atoms = _periodic_atoms(expr, x)
+    if not atoms:
+        raise NotPeriodic("no sin/cos/tan/floor/ceiling of x")
+    period = _common_period(sorted({_atom_period(a, x) for a in atoms}, key=sp.default_sort_key))
+    gens = {a: sp.Dummy(f"s{i}") for i, a in enumerate(atoms)}
+    back = {g: a for a, g in gens.items()}
+    try:
+        with time_limit(LIMIT_SECONDS):
+            poly = sp.Poly(sp.expand(expr.xreplace(gens)), x)
+    except (sp.PolynomialError, sp.GeneratorsNeeded, TimeLimitExceeded) as exc:
+        raise NotPeriodic(f"not a polynomial in x over the periodic atoms ({type(exc).__name__})") from None
+    if poly.degree() != 1:
+        raise NotPeriodic(f"degree {poly.degree()} in x over the periodic atoms, not 1")
+    p = poly.coeff_monomial(x).xreplace(back)
+    q = poly.coeff_monomial(1).xreplace(back)
+    if not p.has(x):
+        raise NotPeriodic(f"p = {sp.sstr(p)} is constant: f is quasi-periodic, not linear times periodic")
+    try:
+        with time_limit(LIMIT_SECONDS):
+            residue = sp.simplify(x * p + q - expr)
+            drift = [sp.simplify(_shifted(part, x, period) - part) for part in (p, q)]
+    except TimeLimitExceeded:
+        raise NotPeriodic(f"the decomposition did not simplify within {LIMIT_SECONDS} s") from None
+    if residue != 0 or any(d != 0 for d in drift):
+        raise NotPeriodic(f"x*p + q - f = {sp.sstr(residue)}, p(x + P) - p(x), q(x + P) - q(x) = {drift}: "
+                          "not an identity")
+    rng = random.Random(seed)
+    done = 0
+    with mpmath.workdps(50):
+        step = mpmath.mpf(sp.N(period, 60))
+        for _ in range(4 * checks):
+            if done == checks:
+                break
+            t = mpmath.mpf(rng.uniform(-50, 50))
+            f0, f1 = mp_evaluate(expr, {x: t}, 50), mp_evaluate(expr, {x: t + step}, 50)
+            p0, q0 = mp_evaluate(p, {x: t}, 50), mp_evaluate(q, {x: t}, 50)
+            if not all(mpmath.isfinite(v) for v in (f0, f1, p0, q0)):
+                continue
+            scale = mpmath.mpf(10) ** -30 * (1 + abs(f0) + abs(f1) + abs(t * p0))
+            if abs(f0 - t * p0 - q0) > scale or abs(f1 - f0 - step * p0) > scale:
+                raise NotPeriodic(f"cross-check failed at x = {mpmath.nstr(t, 17)}")
+            done += 1
+    if done < checks // 2:
+        raise NotPeriodic("f is undefined at most cross-check points")
+    return LinearPeriodic(p, q, period, done)
+
+
+@lru_cache(maxsize=1024)
+def linear_periodic_of(expr: sp.Expr, x: sp.Symbol) -> LinearPeriodic | None:
+    """:func:`decompose_linear_periodic`, or None where it does not apply (memoized)."""
+    try:
+        return decompose_linear_periodic(expr, x)
+    except NotPeriodic:
+        return None
+
+
+#: Grid of witness candidates: multiples of 1/WITNESS_GRID in one period.
+WITNESS_GRID = 8
+
+
+def sign_witnesses(expr: sp.Expr, x: sp.Symbol, period: sp.Expr) -> dict[int, tuple[sp.Rational, float, float]]:
+    r"""Points :math:`t` in :math:`[0, P)` where ``expr`` is proven positive (key +1) or negative (-1).
+
+    Candidates are the rationals :math:`j/8` in :math:`[0, P)`; the sign at each is proven by an
+    arb enclosure of ``expr`` at the exact point (:func:`funclib.interval.enclose`). Per sign,
+    the candidate of largest proven magnitude is kept as ``(t, lower, upper)`` (the enclosure).
+    An expression that is not 0 everywhere on a period is non-zero on an interval (it is
+    analytic or piecewise analytic here), so a grid this fine finds a witness unless its
+    non-zero set is very narrow; a missing sign is only "not found", never "none".
+    """
+    from . import interval
+
+    found: dict[int, tuple[sp.Rational, float, float]] = {}
+    top = int(math.floor(float(sp.N(period, 30)) * WITNESS_GRID))
+    for j in range(top + 1):
+        t = sp.Rational(j, WITNESS_GRID)
+        if t >= period:
+            break
+        try:
+            enc = interval.enclose(expr, x, t, t)
+        except interval.IntervalError:
+            continue
+        lo, hi = enc.lower(), enc.upper()
+        for sign, margin in ((1, lo), (-1, -hi)):
+            if margin > 0 and (sign not in found or margin > sign * (found[sign][1] if sign > 0 else found[sign][2])):
+                found[sign] = (t, lo, hi)
+    return found
+
+
+def explicit_branches(expr: sp.Expr, x: sp.Symbol) -> list[tuple[sp.Expr, sp.Set]] | None:
+    r"""The branches of a piecewise ``expr`` and the intervals where each holds, or None.
+
+    ``expr`` is rewritten as one ``Piecewise`` (``piecewise_fold``); each condition, minus the
+    earlier ones, must be an interval of the real line (``solve_univariate_inequality``), and
+    the intervals must cover :math:`\mathbb{R}`. None where ``expr`` is not piecewise, has a
+    single branch, or a condition is not an interval of :math:`x` (``Abs(sin(x))`` has
+    infinitely many pieces and is left to :func:`period_breakpoints`).
+    """
+    try:
+        with time_limit(LIMIT_SECONDS):
+            folded = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
+            if not isinstance(folded, sp.Piecewise) or len(folded.args) < 2:
+                return None
+            left = sp.S.Reals
+            out = []
+            for value, cond in folded.args:
+                if value.has(sp.Piecewise):
+                    return None
+                if cond.free_symbols - {x}:
+                    return None
+                where = sp.S.Reals if cond is sp.true else sp.Intersection(cond.as_set(), sp.S.Reals)
+                piece = sp.Intersection(where, left)
+                left = sp.Complement(left, where)
+                if piece is sp.S.EmptySet:
+                    continue
+                if piece == sp.S.Reals:
+                    piece = sp.Interval(-sp.oo, sp.oo)
+                if not (isinstance(piece, sp.Interval) or (isinstance(piece, sp.FiniteSet) and len(piece) == 1)):
+                    return None
+                out.append((value, piece))
+            if left is not sp.S.EmptySet or len(out) < 2:
+                return None
+    except (TimeLimitExceeded, NotImplementedError, TypeError, ValueError, AttributeError, sp.PolynomialError):
+        return None
+    return out
+
+
+@dataclass(frozen=True)
+class Chirp:
+    r"""A proven form :math:`e = u(x)\,T(g(x)) + v(x)` on a half-line, :math:`T` = sin or cos.
+
+    :math:`g` is a polynomial of degree at least 2 with :math:`g \to \pm\infty` at the
+    half-line's infinite end, so by continuity :math:`T(g(x)) = \pm 1` at points
+    :math:`x_k \to \pm\infty` (one for every large :math:`k`). ``bounded``: :math:`u, v`
+    constants, so :math:`\sup e = v + |u|` and :math:`\inf e = v - |u|` (attained).
+    Otherwise :math:`|u| \to \infty` and :math:`v/u \to 0` (SymPy limits): :math:`e(x_k)` tends
+    to :math:`+\infty` along one sequence and :math:`-\infty` along the other.
+    """
+
+    u: sp.Expr
+    v: sp.Expr
+    atom: sp.Expr
+    bounded: bool
+
+    def describe(self) -> str:
+        what = "attained" if self.bounded else "unbounded both ways"
+        return (f"chirp argument: ({sp.sstr(self.u)})*{sp.sstr(self.atom)} + {sp.sstr(self.v)} with "
+                f"{sp.sstr(self.atom.args[0])} -> inf in modulus, so {sp.sstr(self.atom)} = +-1 at points tending "
+                f"to the infinite end: {what}")
+
+
+def chirp_of(expr: sp.Expr, x: sp.Symbol, direction: int) -> Chirp | None:
+    r"""``expr`` as a :class:`Chirp` towards :math:`x \to` ``direction``·∞, or None."""
+    atoms = [a for a in expr.atoms(sp.sin, sp.cos) if a.has(x)]
+    if len(atoms) != 1:
+        return None
+    atom = atoms[0]
+    g = atom.args[0]
+    if not g.is_polynomial(x) or sp.degree(g, x) < 2:
+        return None
+    t = sp.Dummy("t")
+    try:
+        with time_limit(LIMIT_SECONDS):
+            poly = sp.Poly(sp.expand(expr.xreplace({atom: t})), t)
+            if poly.degree() != 1:
+                return None
+            u, v = poly.coeff_monomial(t), poly.coeff_monomial(1)
+            end = sp.oo if direction > 0 else -sp.oo
+            if not sp.limit(g, x, end).is_infinite:
+                return None
+            if u.is_number and v.is_number and u.is_real and v.is_real and u != 0:
+                return Chirp(u, v, atom, True)
+            if sp.limit(sp.Abs(u), x, end) is sp.oo and sp.limit(v / u, x, end) == 0:
+                return Chirp(u, v, atom, False)
+    except (TimeLimitExceeded, sp.PolynomialError, NotImplementedError, ValueError, TypeError):
+        return None
+    return None
 
 
 def _step_points(expr: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> list[sp.Expr]:

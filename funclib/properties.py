@@ -23,7 +23,10 @@ Every result is a :class:`Fact` carrying its ``method``:
 Formulas of sin/cos/floor atoms with infinitely many extrema or breakpoints are first tried with
 the *periodicity argument* (:mod:`funclib.periodicity`): once f(x + P) - f(x) = c is proven,
 slope bounds, breakpoints, convexity and (for c = 0) the range are proven on one period, and
-each such fact's detail starts with ``proven by periodicity (P = ..., c = ...)``.
+each such fact's detail starts with ``proven by periodicity (P = ..., c = ...)``. Its extensions:
+f = x p + q with p, q periodic (unbounded range and slope from witness points, "proven by
+linear-times-periodic"), a branch periodic (or a chirp sin(g), deg g >= 2) on a half-line
+("by branches"), and limits decided by the branch that holds far out.
 """
 
 from __future__ import annotations
@@ -43,7 +46,19 @@ import sympy as sp
 from . import calculus
 from .formula import to_formula
 from .mpeval import mp_evaluate
-from .periodicity import NotPeriodic, Periodicity, exact_extremum, period_breakpoints, periodicity_of
+from .periodicity import (
+    Chirp,
+    LinearPeriodic,
+    NotPeriodic,
+    Periodicity,
+    chirp_of,
+    exact_extremum,
+    explicit_branches,
+    linear_periodic_of,
+    period_breakpoints,
+    periodicity_of,
+    sign_witnesses,
+)
 from .special import expm1, log1p, sigmoid, softplus
 from .timelimit import TimeLimitExceeded, time_limit
 
@@ -558,9 +573,31 @@ def _period_bracket(
     period are a finite set (:func:`funclib.periodicity.exact_extremum`), the exact extremum
     replaces the bracket, after checking that it lies inside it.
     """
-    from . import interval
-
     lo, hi = per.window()
+    exact = exact_extremum(expr, x, per, maximize=maximize)
+    return _window_bracket(expr, dexpr, x, lo, hi, maximize=maximize, tol=tol, what=what, target=target,
+                           label=per.describe(), span=f"one period [0, {sp.sstr(per.period)}]", exact=exact)
+
+
+def _window_bracket(
+    expr: sp.Expr,
+    dexpr: sp.Expr | None,
+    x: sp.Symbol,
+    lo: float,
+    hi: float,
+    *,
+    maximize: bool,
+    tol: float,
+    what: str,
+    target: float | None,
+    label: str,
+    span: str,
+    exact: tuple[sp.Expr, list[sp.Expr]] | None = None,
+) -> _Bracket:
+    """Arb bracket of sup (inf) of ``expr`` over the closed window [lo, hi], which an argument
+    (``label``) has shown to give the extremum over the whole domain; an ``exact`` extremum
+    (value, critical points) replaces the bracket once it lies inside it."""
+    from . import interval
 
     def run(e: sp.Expr, de: sp.Expr | None):
         return interval.bound_extremum(e, x, lo, hi, maximize=maximize, tol=tol,
@@ -577,22 +614,139 @@ def _period_bracket(
         from .ranges import Interval as Domain
 
         return _sampled_bracket(expr, x, Domain.real_line(), maximize=maximize, what=what, reason=str(exc), target=target)
-    span = f"one period [0, {sp.sstr(per.period)}]"
-    exact = exact_extremum(expr, x, per, maximize=maximize)
     if exact is not None:
         value, candidates = exact
         vlo, vhi = _outward(value)
         if vhi >= found.lower and vlo <= found.upper:  # the second method agrees
             proved = None if target is None else _exact_sign(value, target, maximize)
             where = ", ".join(sp.sstr(c) for c in candidates)
-            detail = (f"{per.describe()}; {'max' if maximize else 'min'} of {what} = {sp.sstr(value)}, exact, from its "
+            detail = (f"{label}; {'max' if maximize else 'min'} of {what} = {sp.sstr(value)}, exact, from its "
                       f"critical points in {span} ({where}; sympy.solveset), inside the arb bracket "
                       f"[{found.lower:.10g}, {found.upper:.10g}]")
             return _Bracket(vlo, vhi, "symbolic", detail, proved)
-    detail = f"{per.describe()}; arb branch and bound of {what} on {span} ({found.boxes} boxes)"
+    detail = f"{label}; arb branch and bound of {what} on {span} ({found.boxes} boxes)"
     if not settled:
         detail += "; NOT converged: estimate only"
     return _Bracket(float(found.lower), float(found.upper), "interval" if settled else "estimated", detail, found.proved)
+
+
+def _exact_float(value: sp.Expr) -> float | None:
+    """``value`` as a float when it is one exactly (a breakpoint such as 0 or 1/2), else None."""
+    if not value.is_Rational:
+        return None
+    as_float = float(value)
+    return as_float if sp.Rational(as_float) == value else None
+
+
+def _chirp_bracket(chirp: Chirp, *, maximize: bool, what: str, target: float | None) -> _Bracket:
+    """Sup (inf) of u T(g) + v over a half-line where g -> ±inf (:class:`funclib.periodicity.Chirp`)."""
+    if chirp.bounded:
+        value = chirp.v + abs(chirp.u) if maximize else chirp.v - abs(chirp.u)
+        lo, hi = _outward(value)
+        proved = None if target is None else _exact_sign(value, target, maximize)
+        return _Bracket(lo, hi, "symbolic", f"{what}: {'max' if maximize else 'min'} = {sp.sstr(value)}, exact: "
+                        + chirp.describe(), proved)
+    inf = math.inf if maximize else -math.inf
+    proved = None if target is None else (inf <= target if maximize else inf >= target)
+    return _Bracket(inf, inf, "symbolic", f"{what}: {'sup' if maximize else 'inf'} = {inf}: " + chirp.describe(),
+                    proved)
+
+
+def _interval_text(where: sp.Interval) -> str:
+    """``(0, inf)``, ``[-1/2, 1)``: an interval of the real line as the catalog writes it."""
+    def end(v: sp.Expr) -> str:
+        return ("inf" if v > 0 else "-inf") if v.is_infinite else sp.sstr(v)
+
+    return f"{'(' if where.left_open else '['}{end(where.left)}, {end(where.right)}{')' if where.right_open else ']'}"
+
+
+def _branch_bracket(
+    expr: sp.Expr,
+    x: sp.Symbol,
+    *,
+    maximize: bool,
+    tol: float,
+    what: str,
+    target: float | None = None,
+) -> _Bracket | None:
+    """Sup (inf) over R of a piecewise ``expr`` with a periodic branch on a half-line, or None.
+
+    The branches and their intervals come from :func:`funclib.periodicity.explicit_branches`.
+    A branch that is P-periodic on a half-line has there its extremum over one period (a
+    half-line holds whole periods); a quasi-periodic one (e(t + P) = e(t) + c) is unbounded in
+    the direction of c, and its other extremum over [a, a + P] (right half-line) or
+    [a - P, a] (left) is the one over the half-line, because e(t + kP) = e(t) + kc moves
+    every value towards c. A chirp u T(g) + v on a half-line (:class:`funclib.periodicity.Chirp`)
+    has the exact extrema v ± |u| (u, v constants) or ±inf. A branch for a single point is
+    enclosed there. Other branches are bracketed on their own interval as usual. The results
+    combine as the max (min) over the branches. None where no branch is periodic or a chirp
+    on a half-line, or a breakpoint is not an exact float.
+    """
+    from .ranges import Interval as Domain
+
+    branches = explicit_branches(expr, x)
+    if branches is None:
+        return None
+    plans = []
+    for value, where in branches:
+        ends = [where.inf, where.sup]
+        if any(e.is_finite and _exact_float(e) is None for e in ends):
+            return None
+        half = ends[0].is_infinite != ends[1].is_infinite  # a branch on all of R is the whole formula
+        per = periodicity_of(value, x) if half else None
+        chirp = chirp_of(value, x, 1 if ends[1].is_infinite else -1) if half and per is None else None
+        plans.append((value, where, per or chirp))
+    if all(arg is None for _, _, arg in plans):
+        return None
+    parts: list[_Bracket] = []
+    for value, where, per in plans:
+        dvalue = sp.diff(value, x)
+        lo, hi = float(where.inf), float(where.sup)
+        if isinstance(where, sp.FiniteSet):
+            from . import interval
+
+            piece = f"{what} at {sp.sstr(where.inf)} (branch {sp.sstr(value)})"
+            at = interval.enclose(value, x, where.inf, where.inf)
+            proved = None if target is None else (at.upper() <= target if maximize else at.lower() >= target)
+            part = _Bracket(at.lower(), at.upper(), "interval", f"{piece}: arb enclosure at the point", proved)
+            parts.append(part)
+            continue
+        piece = f"{what} on {_interval_text(where)} (branch {sp.sstr(value)})"
+        if isinstance(per, Chirp):
+            part = _chirp_bracket(per, maximize=maximize, what=piece, target=target)
+        elif per is None:
+            domain = Domain(lo, hi, not where.left_open and math.isfinite(lo),
+                            not where.right_open and math.isfinite(hi))
+            part = _bracket(value, dvalue, x, domain, maximize=maximize, tol=tol, what=piece, target=target)
+        elif per.periodic:
+            part = _period_bracket(value, dvalue, x, per, maximize=maximize, tol=tol, what=piece, target=target)
+        else:
+            right = math.isinf(hi)  # the half-line [a, inf) (else (-inf, a])
+            up = (per.shift > 0) == right
+            if up == maximize:
+                inf = math.inf if maximize else -math.inf
+                proved = None if target is None else (inf <= target if maximize else inf >= target)
+                part = _Bracket(inf, inf, "symbolic", f"{per.describe()}: {piece}: e(a + t + kP) = e(a + t) + kc "
+                                f"-> {inf} as k -> {'+' if right else '-'}inf", proved)
+            else:
+                a = lo if right else hi
+                step = per.window()[1]  # >= P
+                far = math.nextafter(a + step, math.inf) if right else math.nextafter(a - step, -math.inf)
+                w_lo, w_hi = (a, far) if right else (far, a)
+                part = _window_bracket(value, dvalue, x, w_lo, w_hi, maximize=maximize, tol=tol, what=piece,
+                                       target=target, label=per.describe(),
+                                       span=f"the period [{w_lo:g}, {w_hi:g}] next to the breakpoint")
+        parts.append(part)
+    pick = max if maximize else min
+    lower, upper = pick(b.lower for b in parts), pick(b.upper for b in parts)
+    method = "estimated" if any(b.method == "estimated" for b in parts) else (
+        "symbolic" if all(b.method == "symbolic" for b in parts) else "interval")
+    proved = None
+    if target is not None:
+        answers = [b.proved for b in parts]
+        proved = False if False in answers else (True if all(a is True for a in answers) else None)
+    detail = "by branches: " + " | ".join(b.detail for b in parts)
+    return _Bracket(lower, upper, method, detail, proved)
 
 
 def _zero_piece(dexpr: sp.Expr) -> bool:
@@ -631,6 +785,37 @@ def _symmetry(expr: sp.Expr, x: sp.Symbol, sign: int) -> Fact:
 # -- main entry point ---------------------------------------------------------------------
 
 
+@dataclass
+class _Proof:
+    """What the fact derivations of one entry share: f, its derivatives, the domain, the
+    periodicity argument (if any) and the facts found so far."""
+
+    x: sp.Symbol
+    f: sp.Expr
+    df: sp.Expr
+    d2f: sp.Expr
+    domain: Any
+    per: Periodicity | None
+    whole_line: bool
+    facts: dict[str, Fact]
+
+    def bracket(self, expr: sp.Expr, dexpr: sp.Expr | None, *, maximize: bool, tol: float, what: str,
+                target: float | None = None) -> _Bracket:
+        # f', f'' (and f itself when c = 0) are P-periodic: one period decides.
+        if self.per is not None:
+            return _period_bracket(expr, dexpr, self.x, self.per, maximize=maximize, tol=tol, what=what,
+                                   target=target)
+        if self.whole_line and expr.has(*_PERIODIC_ATOMS):
+            # A branch periodic on a half-line: one period of it decides there.
+            split = _branch_bracket(expr, self.x, maximize=maximize, tol=tol, what=what, target=target)
+            if split is not None:
+                return split
+            chirp = chirp_of(expr, self.x, 1) or chirp_of(expr, self.x, -1)
+            if chirp is not None:
+                return _chirp_bracket(chirp, maximize=maximize, what=what, target=target)
+        return _bracket(expr, dexpr, self.x, self.domain, maximize=maximize, tol=tol, what=what, target=target)
+
+
 def compute_properties(entry: "Entry", variant: str | None = None) -> Properties:
     """Derive the properties of an elementwise entry (parameters at their defaults).
 
@@ -644,48 +829,75 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     x = entry.symbol
     f, rewrite_note = provable_form(entry.numeric_expr(variant), x)
     df = calculus.derivative(f, x, 1)
-    d2f = calculus.derivative(df, x, 1)
-    facts: dict[str, Fact] = {}
     domain = entry.domain
     per = _periodicity(f, x, domain)
-
-    def bracket(expr: sp.Expr, dexpr: sp.Expr | None, *, maximize: bool, tol: float, what: str,
-                target: float | None = None, periodic: bool = True) -> _Bracket:
-        # f', f'' (and f itself when c = 0) are P-periodic: one period decides.
-        if per is not None and periodic:
-            return _period_bracket(expr, dexpr, x, per, maximize=maximize, tol=tol, what=what, target=target)
-        return _bracket(expr, dexpr, x, domain, maximize=maximize, tol=tol, what=what, target=target)
+    whole_line = math.isinf(domain.lo) and math.isinf(domain.hi)
+    linear = linear_periodic_of(f, x) if whole_line and per is None and not f.has(*_NONSMOOTH) else None
+    proof = _Proof(x, f, df, calculus.derivative(df, x, 1), domain, per, whole_line, {})
+    facts = proof.facts
 
     smooth, jumps = smoothness_fact(f, x, per)
     facts["smoothness"] = smooth
-
     if 0.0 in entry.domain:
         for name, expr in (("value_at_zero", f), ("slope_at_zero", df)):
             fact = _value_at(expr, x, sp.S.Zero)
             if fact is not None:
                 facts[name] = fact
-
     facts["limit_at_inf"] = _limit_fact(f, x, +1)
     facts["limit_at_neg_inf"] = _limit_fact(f, x, -1)
+    if whole_line and per is None and f.has(*_PERIODIC_ATOMS):
+        for name, direction in (("limit_at_inf", 1), ("limit_at_neg_inf", -1)):
+            if facts[name].method == "estimated":
+                facts[name] = _far_periodic_limit(f, x, direction) or facts[name]
+    unbounded = _linear_periodic_facts(linear, f, x, facts) if linear is not None else {}
+    facts.update(unbounded)
 
-    # Slope bounds: sup and inf of f' (a.e. derivative), widened by jumps of f.
     value_jumps = [row[0] for _, row in jumps]
-    up_jump = any(j > 0 for j in value_jumps)
-    down_jump = any(j < 0 for j in value_jumps)
-    jump_note = "; f jumps, so difference quotients are unbounded on the side of the jump" if (up_jump or down_jump) else ""
-    if df.is_number:
-        low = high = float(df)
-        inf_sign = sup_sign = None
-        facts["slope_bounds"] = Fact((low, high), "symbolic", "f' is constant")
+    up_jump, down_jump = any(j > 0 for j in value_jumps), any(j < 0 for j in value_jumps)
+    signs = _slope_facts(proof, unbounded, up_jump, down_jump)
+    _monotonic_fact(proof, unbounded, up_jump, down_jump, signs)
+    _range_facts(proof, unbounded, up_jump or down_jump)
+    if domain.lo == -domain.hi and domain.lo_closed == domain.hi_closed:
+        facts["odd"] = _symmetry(f, x, -1)
+        facts["even"] = _symmetry(f, x, +1)
     else:
-        sup = bracket(df, d2f, maximize=True, tol=SLOPE_TOL, what="f'")
-        inf = bracket(df, d2f, maximize=False, tol=SLOPE_TOL, what="f'")
+        facts["odd"] = facts["even"] = Fact(False, "symbolic", f"domain {domain} is not symmetric about 0")
+    _convexity_facts(proof, unbounded, up_jump or down_jump, [row[1] for _, row in jumps])
+
+    if per is not None:
+        # Facts derived from one period say so (the proof of f(x + P) - f(x) = c is theirs too).
+        derived = ("slope_bounds", "slope_bounds_enclosure", "lipschitz", "monotonic", "range",
+                   "bounded_below", "bounded_above", "convex", "concave")
+        note = per.describe()
+        facts = {k: Fact(v.value, v.method, v.detail if k not in derived or note in v.detail else f"{v.detail}; {note}")
+                 for k, v in facts.items()}
+    if rewrite_note:
+        facts = {k: Fact(v.value, v.method, (v.detail + "; " if v.detail else "") + rewrite_note) for k, v in facts.items()}
+    return Properties(entry.id, variant, cache_key(entry), facts)
+
+
+def _slope_facts(proof: _Proof, unbounded: dict[str, Fact], up_jump: bool, down_jump: bool):
+    """``slope_bounds`` (sup and inf of the a.e. derivative f', widened by jumps of f), its
+    enclosure and ``lipschitz``; returns (inf_sign, sup_sign, inf_method, sup_method) for the
+    monotonicity decision."""
+    facts, df, d2f = proof.facts, proof.df, proof.d2f
+    jump_note = "; f jumps, so difference quotients are unbounded on the side of the jump" if (up_jump or down_jump) else ""
+    inf_sign = sup_sign = None
+    if "slope_bounds" in unbounded:
+        low, high = facts["slope_bounds"].value
+        inf_method = sup_method = facts["slope_bounds"].method
+    elif df.is_number:
+        low = high = float(df)
+        facts["slope_bounds"] = Fact((low, high), "symbolic", "f' is constant")
+        inf_method = sup_method = "symbolic"
+    else:
+        sup = proof.bracket(df, d2f, maximize=True, tol=SLOPE_TOL, what="f'")
+        inf = proof.bracket(df, d2f, maximize=False, tol=SLOPE_TOL, what="f'")
         # Sign questions the tolerance bracket left open (inf f' = 0 approached at infinity).
-        inf_sign = sup_sign = None
         if inf.lower < 0 <= inf.upper:
-            inf_sign = bracket(df, d2f, maximize=False, tol=SLOPE_TOL, what="f'", target=0).proved
+            inf_sign = proof.bracket(df, d2f, maximize=False, tol=SLOPE_TOL, what="f'", target=0).proved
         if sup.lower <= 0 < sup.upper:
-            sup_sign = bracket(df, d2f, maximize=True, tol=SLOPE_TOL, what="f'", target=0).proved
+            sup_sign = proof.bracket(df, d2f, maximize=True, tol=SLOPE_TOL, what="f'", target=0).proved
         low = max(inf.lower, 0.0) if inf_sign else inf.lower
         high = min(sup.upper, 0.0) if sup_sign else sup.upper
         method = "estimated" if "estimated" in (inf.method, sup.method) else "interval"
@@ -695,44 +907,57 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
             method,
             "rigorous brackets [[inf f' low, inf f' high], [sup f' low, sup f' high]]",
         )
-        detail = sup.detail if sup.detail == inf.detail or per is None else f"sup: {sup.detail}; inf: {inf.detail}"
+        detail = _pair_detail(sup.detail, inf.detail, proof.per is not None)
         facts["slope_bounds"] = Fact((low, high), method, detail + jump_note)
     if up_jump or down_jump:
         low = -math.inf if down_jump else low
         high = math.inf if up_jump else high
         facts["slope_bounds"] = Fact((low, high), facts["slope_bounds"].method, facts["slope_bounds"].detail)
-    method = facts["slope_bounds"].method
-    facts["lipschitz"] = Fact(max(abs(low), abs(high)), method, "max(|inf f'|, |sup f'|)")
-    # Monotonicity needs only the side of the bracket that decides the sign.
-    if df.is_number:
-        inf_method = sup_method = "symbolic"
+    if "lipschitz" not in unbounded:
+        facts["lipschitz"] = Fact(max(abs(low), abs(high)), facts["slope_bounds"].method, "max(|inf f'|, |sup f'|)")
+    return inf_sign, sup_sign, inf_method, sup_method
 
-    # Monotonicity from the sign of f' (rigorous sign proofs where the bracket touched 0).
+
+def _monotonic_fact(proof: _Proof, unbounded: dict[str, Fact], up_jump: bool, down_jump: bool, signs) -> None:
+    """``monotonic`` from the sign of f' (rigorous sign proofs where the bracket touched 0);
+    only the side of the slope bracket that decides the sign is needed."""
+    if "monotonic" in unbounded:
+        return
+    facts = proof.facts
+    inf_sign, sup_sign, inf_method, sup_method = signs
+    low, high = facts["slope_bounds"].value
+    method = facts["slope_bounds"].method
     enclosure = facts.get("slope_bounds_enclosure")
     inf_high = enclosure.value[0][1] if enclosure else low
     sup_low = enclosure.value[1][0] if enclosure else high
     if low >= 0 and not down_jump:
-        strict = not _zero_piece(df)
+        strict = not _zero_piece(proof.df)
         facts["monotonic"] = Fact(
             "increasing" if strict else "nondecreasing", inf_method,
             "inf f' >= 0" + ("; f' vanishes only at isolated points" if strict else "; f' = 0 on an interval"),
         )
     elif high <= 0 and not up_jump:
-        strict = not _zero_piece(df)
+        strict = not _zero_piece(proof.df)
         facts["monotonic"] = Fact("decreasing" if strict else "nonincreasing", sup_method, "sup f' <= 0")
     elif (inf_high < 0 or inf_sign is False or down_jump) and (sup_low > 0 or sup_sign is False or up_jump):
         facts["monotonic"] = Fact("none", method, "f' takes both signs (or f jumps against its slope)")
     else:
         facts["monotonic"] = Fact("none", "estimated", "the sign of f' was not decided")
 
-    # Range [inf f, sup f].
+
+def _range_facts(proof: _Proof, unbounded: dict[str, Fact], jumps: bool) -> None:
+    """``range`` [inf f, sup f] and ``bounded_below`` / ``bounded_above`` (and, for a periodic
+    f, the absence of limits at the ends)."""
+    facts, f, x, per, domain = proof.facts, proof.f, proof.x, proof.per, proof.domain
     mono = facts["monotonic"]
-    if f.is_number:
+    if "range" in unbounded:
+        pass
+    elif f.is_number:
         facts["range"] = Fact((float(f), float(f)), "symbolic", "constant")
     elif per is not None and not per.periodic:
         facts["range"] = Fact((-math.inf, math.inf), "symbolic",
                               f"{per.describe()}: f(k P) = f(0) + k c is unbounded both ways")
-    elif mono.value != "none" and mono.method != "estimated" and not (up_jump or down_jump):
+    elif mono.value != "none" and mono.method != "estimated" and not jumps:
         # Continuous and monotone: the range runs between the values (limits) at the ends.
         ends = []
         for end, closed, direction in ((domain.lo, domain.lo_closed, -1), (domain.hi, domain.hi_closed, +1)):
@@ -744,10 +969,10 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
             facts["range"] = Fact((min(ends), max(ends)), mono.method,
                                   f"f is {mono.value} ({mono.method}); range between its limits at the domain ends")
     if "range" not in facts:
-        top = bracket(f, df, maximize=True, tol=RANGE_TOL, what="f")
-        bottom = bracket(f, df, maximize=False, tol=RANGE_TOL, what="f")
+        top = proof.bracket(f, proof.df, maximize=True, tol=RANGE_TOL, what="f")
+        bottom = proof.bracket(f, proof.df, maximize=False, tol=RANGE_TOL, what="f")
         method = "estimated" if "estimated" in (top.method, bottom.method) else "interval"
-        detail = top.detail if top.detail == bottom.detail or per is None else f"sup: {top.detail}; inf: {bottom.detail}"
+        detail = _pair_detail(top.detail, bottom.detail, per is not None)
         facts["range"] = Fact((bottom.lower, top.upper), method, detail)
         if per is not None and method == "interval" and top.lower > bottom.upper:
             # A non-constant periodic function has no limit at either end.
@@ -760,46 +985,172 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     facts["bounded_below"] = Fact(rlo > -math.inf, facts["range"].method, "from the range")
     facts["bounded_above"] = Fact(rhi < math.inf, facts["range"].method, "from the range")
 
-    if domain.lo == -domain.hi and domain.lo_closed == domain.hi_closed:
-        facts["odd"] = _symmetry(f, x, -1)
-        facts["even"] = _symmetry(f, x, +1)
-    else:
-        facts["odd"] = facts["even"] = Fact(False, "symbolic", f"domain {domain} is not symmetric about 0")
 
-    # Convexity: f'' >= 0 a.e. and no downward jump of f' (nor any jump of f).
-    slope_jumps = [row[1] for _, row in jumps]
-    if up_jump or down_jump:
+def _convexity_facts(proof: _Proof, unbounded: dict[str, Fact], jumps: bool, slope_jumps: list[float]) -> None:
+    """``convex`` / ``concave``: f'' >= 0 (<= 0) a.e. and no jump of f' the wrong way (nor of f)."""
+    facts, d2f = proof.facts, proof.d2f
+    if "convex" in unbounded:
+        return
+    if jumps:
         facts["convex"] = Fact(False, "symbolic", "f is discontinuous")
         facts["concave"] = Fact(False, "symbolic", "f is discontinuous")
-    else:
-        d3f = None
-        for name, sign in (("convex", 1), ("concave", -1)):
-            what = f"{'-' if sign < 0 else ''}f''"
-            if any(sign * j < 0 for j in slope_jumps if not math.isnan(j)):
-                facts[name] = Fact(False, "symbolic", "f' jumps the wrong way at a kink")
-                continue
-            if d2f.is_number:
-                facts[name] = Fact(sign * float(d2f) >= 0, "symbolic", "f'' is constant")
-                continue
-            if d3f is None:
-                d3f = calculus.derivative(d2f, x, 1)
-            test = bracket(sign * d2f, sign * d3f, maximize=False, tol=1e-6, what=what, target=0)
-            if test.proved is True:
-                facts[name] = Fact(True, "interval", f"{what} >= 0 proved: " + test.detail)
-            elif test.proved is False:
-                facts[name] = Fact(False, "interval", f"{what} < 0 at a certified point")
-            else:
-                facts[name] = Fact(False, "estimated", f"sign of {what} not decided: " + test.detail)
-    if per is not None:
-        # Facts derived from one period say so (the proof of f(x + P) - f(x) = c is theirs too).
-        derived = ("slope_bounds", "slope_bounds_enclosure", "lipschitz", "monotonic", "range",
-                   "bounded_below", "bounded_above", "convex", "concave")
-        note = per.describe()
-        facts = {k: Fact(v.value, v.method, v.detail if k not in derived or note in v.detail else f"{v.detail}; {note}")
-                 for k, v in facts.items()}
-    if rewrite_note:
-        facts = {k: Fact(v.value, v.method, (v.detail + "; " if v.detail else "") + rewrite_note) for k, v in facts.items()}
-    return Properties(entry.id, variant, cache_key(entry), facts)
+        return
+    d3f = None
+    for name, sign in (("convex", 1), ("concave", -1)):
+        what = f"{'-' if sign < 0 else ''}f''"
+        if any(sign * j < 0 for j in slope_jumps if not math.isnan(j)):
+            facts[name] = Fact(False, "symbolic", "f' jumps the wrong way at a kink")
+            continue
+        if d2f.is_number:
+            facts[name] = Fact(sign * float(d2f) >= 0, "symbolic", "f'' is constant")
+            continue
+        if d3f is None:
+            d3f = calculus.derivative(d2f, proof.x, 1)
+        test = proof.bracket(sign * d2f, sign * d3f, maximize=False, tol=1e-6, what=what, target=0)
+        if test.proved is True:
+            facts[name] = Fact(True, "interval", f"{what} >= 0 proved: " + test.detail)
+        elif test.proved is False:
+            facts[name] = Fact(False, "interval", f"{what} < 0 at a certified point")
+        else:
+            facts[name] = Fact(False, "estimated", f"sign of {what} not decided: " + test.detail)
+
+
+def _pair_detail(sup: str, inf: str, periodic: bool) -> str:
+    """One account for a sup and an inf bracket: both where they were found differently."""
+    if sup == inf or not (periodic or sup.startswith("by branches") or inf.startswith("by branches")):
+        return sup
+    return f"sup: {sup}; inf: {inf}"
+
+
+_PERIODIC_ATOMS = (sp.sin, sp.cos, sp.tan, sp.sec, sp.csc, sp.cot, sp.floor, sp.ceiling)
+
+
+def _linear_periodic_facts(lp: LinearPeriodic, f: sp.Expr, x: sp.Symbol, facts: dict[str, Fact]) -> dict[str, Fact]:
+    """Range, limits, slope bounds, monotonicity and convexity of f = x p + q (p, q P-periodic).
+
+    f(t + kP) = f(t) + kP p(t), f'(t + kP) = f'(t) + kP p'(t) and f''(t + kP) = f''(t) + kP p''(t)
+    (f' = p + x p' + q', f'' = 2p' + x p'' + q''). A witness t with p(t) != 0 (sign proven by an arb
+    enclosure) makes f unbounded both ways; one with p'(t) != 0 makes the slope unbounded both
+    ways (so f is not monotone and has no finite Lipschitz constant); one with p''(t) != 0 makes
+    f'' take both signs (neither convex nor concave). Only the facts a witness was found for are
+    returned; the rest keep the usual methods. Limits at ±inf: none where p takes both signs
+    (two witness sequences with limits +inf and -inf) or has an exact zero z (f(z + kP) = f(z)
+    is constant); ±inf where arb proves min |p| > 0 on one period (q is bounded).
+    """
+    out: dict[str, Fact] = {}
+    P = lp.period
+    note = lp.describe()
+    ps = sign_witnesses(lp.p, x, P)
+    if ps:
+        s0 = 1 if 1 in ps else -1
+        t0, plo, phi = ps[s0]
+        f0 = mp_evaluate(f, {x: sp.N(t0, 30)}, 30)
+        out["range"] = Fact((-math.inf, math.inf), "interval",
+                            f"{note}; unbounded: f({t0} + k P) = f({t0}) + k P p({t0}) = {mpmath.nstr(f0, 8)} + "
+                            f"k*{sp.sstr(P)}*p({t0}), p({t0}) in [{plo:.8g}, {phi:.8g}] (arb) -> "
+                            f"{'+' if s0 > 0 else '-'}inf as k -> +inf, {'-' if s0 > 0 else '+'}inf as k -> -inf")
+        limits = _linear_periodic_limits(lp, x, ps, note)
+        for name, fact in limits.items():
+            if facts[name].method == "estimated" or math.isnan(fact.value) or fact.value != facts[name].value:
+                out[name] = fact
+    dp = sp.diff(lp.p, x)
+    ws = sign_witnesses(dp, x, P)
+    if ws:
+        t1, lo1, hi1 = ws[1] if 1 in ws else ws[-1]
+        up = "+inf as k -> +inf, -inf as k -> -inf" if lo1 > 0 else "-inf as k -> +inf, +inf as k -> -inf"
+        why = (f"{note}; unbounded: f'({t1} + k P) = f'({t1}) + k P p'({t1}), p' = {sp.sstr(dp)}, "
+               f"p'({t1}) in [{lo1:.8g}, {hi1:.8g}] (arb), so f'({t1} + k P) -> {up}")
+        out["slope_bounds"] = Fact((-math.inf, math.inf), "interval", why)
+        out["slope_bounds_enclosure"] = Fact(((-math.inf, -math.inf), (math.inf, math.inf)), "interval",
+                                             "inf f' = -inf and sup f' = +inf: " + why)
+        out["lipschitz"] = Fact(math.inf, "interval", "unbounded slope: " + why)
+        out["monotonic"] = Fact("none", "interval", "f' takes both signs: " + why)
+    d2p = sp.diff(lp.p, x, 2)
+    w2 = sign_witnesses(d2p, x, P)
+    if w2:
+        t2, lo2, hi2 = w2[1] if 1 in w2 else w2[-1]
+        why = (f"{note}; f''({t2} + k P) = f''({t2}) + k P p''({t2}), p''({t2}) in [{lo2:.8g}, {hi2:.8g}] (arb): "
+               "f'' takes both signs")
+        out["convex"] = Fact(False, "interval", why)
+        out["concave"] = Fact(False, "interval", why)
+    return out
+
+
+def _linear_periodic_limits(lp: LinearPeriodic, x: sp.Symbol, ps: dict, note: str) -> dict[str, Fact]:
+    """Limits at ±inf of f = x p + q from the witnesses of the sign of p (see above)."""
+    from . import interval
+
+    if 1 in ps and -1 in ps:
+        (tp, _, _), (tn, _, _) = ps[1], ps[-1]
+        why = (f"none: {note}; f({tp} + k P) -> +inf and f({tn} + k P) -> -inf as k -> +inf "
+               "(reversed as k -> -inf), p(t) proven of opposite signs at the two points (arb)")
+        return {"limit_at_inf": Fact(math.nan, "interval", why), "limit_at_neg_inf": Fact(math.nan, "interval", why)}
+    sign = 1 if 1 in ps else -1
+    per = Periodicity(lp.period, sp.S.Zero, lp.checks)
+    lo, hi = per.window()
+    try:
+        least = interval.bound_extremum(sign * lp.p, x, lo, hi, maximize=False, tol=1e-6, dexpr=False)
+        qbox = interval.enclose(lp.q, x, lo, hi)
+    except interval.IntervalError:
+        return {}
+    if least.lower > 0 and math.isfinite(qbox.lower()) and math.isfinite(qbox.upper()):
+        why = (f"{note}; {'' if sign > 0 else '-'}p >= {least.lower:.6g} > 0 on one period (arb) and q in "
+               f"[{qbox.lower():.6g}, {qbox.upper():.6g}], so |f| >= |x| min|p| - max|q|")
+        return {"limit_at_inf": Fact(sign * math.inf, "interval", why),
+                "limit_at_neg_inf": Fact(-sign * math.inf, "interval", why)}
+    zero = exact_extremum(sign * lp.p, x, per, maximize=False)
+    if zero is not None and zero[0] == 0:
+        z = next(c for c in zero[1] if sp.simplify(lp.p.subs(x, c)) == 0)
+        t0 = ps[sign][0]
+        why = (f"none: {note}; p({sp.sstr(z)}) = 0 exactly, so f({sp.sstr(z)} + k P) = f({sp.sstr(z)}) is constant, "
+               f"while f({t0} + k P) -> {'+' if sign > 0 else '-'}inf (k -> +inf) and the reverse (k -> -inf)")
+        return {"limit_at_inf": Fact(math.nan, "interval", why), "limit_at_neg_inf": Fact(math.nan, "interval", why)}
+    return {}
+
+
+def _far_periodic_limit(f: sp.Expr, x: sp.Symbol, direction: int) -> Fact | None:
+    """The limit at ±inf where the branch of f for large ±x is periodic, quasi-periodic or a chirp.
+
+    Periodic and not constant (arb: sup > inf on one period): no limit. Quasi-periodic
+    (e(t + P) = e(t) + c, c != 0) with e - c x/P bounded on one period: ±inf with the sign of c x.
+    A chirp u T(g) + v (:class:`funclib.periodicity.Chirp`, u != 0) takes the values v ± |u| (or
+    ±inf) along two sequences: no limit.
+    """
+    from . import interval
+
+    from .mpeval import MpEvalError
+
+    try:
+        far = far_branches(f, x, direction)
+    except MpEvalError:  # a condition far_branches cannot decide: no argument here
+        return None
+    if far.has(sp.nan):
+        return None
+    per = periodicity_of(far, x)
+    if per is None:
+        chirp = chirp_of(far, x, direction)
+        if chirp is None:
+            return None
+        return Fact(math.nan, "symbolic", f"none: the branch for large {'+' if direction > 0 else '-'}x oscillates "
+                    f"without settling, {chirp.describe()}")
+    g = far if per.periodic else far - per.shift * x / per.period
+    lo, hi = per.window()
+    try:
+        top = interval.bound_extremum(g, x, lo, hi, maximize=True, tol=1e-3, dexpr=False)
+        bottom = interval.bound_extremum(g, x, lo, hi, maximize=False, tol=1e-3, dexpr=False)
+    except interval.IntervalError:
+        return None
+    where = f"the branch for large {'+' if direction > 0 else '-'}x, {sp.sstr(far)}"
+    if per.periodic:
+        if top.lower > bottom.upper:
+            return Fact(math.nan, "interval", f"none: {where}, is P-periodic ({per.describe()}) and not constant "
+                        f"(sup >= {top.lower:.10g} > {bottom.upper:.10g} >= inf on one period, arb)")
+        return None
+    if not (math.isfinite(top.upper) and math.isfinite(bottom.lower)):
+        return None
+    value = math.inf if (per.shift > 0) == (direction > 0) else -math.inf
+    return Fact(value, "interval", f"{where}, is quasi-periodic ({per.describe()}): minus c x/P it lies in "
+                f"[{bottom.lower:.6g}, {top.upper:.6g}] on one period (arb), so it is c x/P + bounded")
 
 
 def _periodicity(f: sp.Expr, x: sp.Symbol, domain) -> Periodicity | None:

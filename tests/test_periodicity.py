@@ -15,7 +15,18 @@ import sympy as sp
 import funclib
 from funclib import calculus
 from funclib.mpeval import mp_evaluate
-from funclib.periodicity import NotPeriodic, detect_periodicity, exact_extremum, period_breakpoints, periodicity_of
+from funclib.periodicity import (
+    NotPeriodic,
+    chirp_of,
+    decompose_linear_periodic,
+    detect_periodicity,
+    exact_extremum,
+    explicit_branches,
+    linear_periodic_of,
+    period_breakpoints,
+    periodicity_of,
+    sign_witnesses,
+)
 from funclib.properties import compute_properties
 
 x = sp.Symbol("x", real=True)
@@ -180,3 +191,176 @@ def test_darknet_stair_is_continuous_with_slopes_zero_and_one():
     assert props.monotonic == "nondecreasing"
     assert props.range == (-math.inf, math.inf)
     assert "proven by periodicity (P = 2, c = 1)" in props["smoothness"].detail
+
+
+# -- linear times periodic: f = x p + q -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expr, p, q",
+    [
+        (x * sp.cos(x), sp.cos(x), 0),  # GCU
+        (x * sp.sin(x), sp.sin(x), 0),  # ASU
+        (x * (2 + sp.cos(x)) + sp.sin(3 * x), sp.cos(x) + 2, sp.sin(3 * x)),
+        ((x + 1) * sp.sin(x) ** 2, sp.sin(x) ** 2, sp.sin(x) ** 2),
+        (x * sp.floor(x) - x**1 * sp.floor(x) + x * sp.cos(2 * sp.pi * x), sp.cos(2 * sp.pi * x), 0),
+    ],
+)
+def test_linear_periodic_decomposition(expr, p, q):
+    lp = decompose_linear_periodic(expr, x)
+    assert sp.simplify(lp.p - p) == 0 and sp.simplify(lp.q - q) == 0
+    assert lp.checks == 8
+    # independently: f(t) = t p(t) + q(t) and f(t + P) - f(t) = P p(t) at fresh points
+    step = float(sp.N(lp.period, 30))
+    for t in (-9.1, -0.7, 2.2, 13.4):
+        ft, fp = float(mp_evaluate(expr, {x: t}, 30)), float(mp_evaluate(expr, {x: t + step}, 30))
+        pt, qt = float(mp_evaluate(lp.p, {x: t}, 30)), float(mp_evaluate(lp.q, {x: t}, 30))
+        assert ft == pytest.approx(t * pt + qt, abs=1e-12)
+        assert fp - ft == pytest.approx(step * pt, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "expr, why",
+    [
+        (x**2 * sp.sin(x), "degree 2"),
+        (sp.exp(x) * sp.sin(x), "not a polynomial"),
+        (x + sp.sin(x), "constant"),  # quasi-periodic: detect_periodicity's case
+        (x * sp.sin(x**2), "not a*x + b"),
+        (x * (sp.sin(x) + sp.sin(sp.sqrt(2) * x)), "incommensurate"),
+        (sp.exp(x), "no sin"),
+    ],
+)
+def test_linear_periodic_refusals(expr, why):
+    with pytest.raises(NotPeriodic, match=re.escape(why)):
+        decompose_linear_periodic(expr, x)
+    assert linear_periodic_of(expr, x) is None
+
+
+def test_sign_witnesses_are_proven_and_real():
+    found = sign_witnesses(sp.cos(x), x, 2 * sp.pi)
+    assert set(found) == {1, -1}
+    for sign, (t, lo, hi) in found.items():
+        assert t.is_Rational and 0 <= t < 2 * sp.pi
+        assert lo <= math.cos(float(t)) <= hi and sign * lo > 0 and sign * hi > 0
+    assert set(sign_witnesses(2 + sp.cos(x), x, 2 * sp.pi)) == {1}
+    assert sign_witnesses(sp.S.Zero * x, x, 2 * sp.pi) == {}
+
+
+@pytest.mark.parametrize("name", ["gcu", "asu"])
+def test_linear_periodic_entries_unbounded_with_witnesses(name):
+    entry = funclib.get(name)
+    props = compute_properties(entry)
+    for fact in ("range", "slope_bounds", "lipschitz", "monotonic", "convex", "concave",
+                 "limit_at_inf", "limit_at_neg_inf"):
+        assert props[fact].method == "interval", fact
+        assert "linear-times-periodic" in props[fact].detail, fact
+    assert props.range == (-math.inf, math.inf) and props.slope_bounds == (-math.inf, math.inf)
+    assert props.lipschitz == math.inf and props.monotonic == "none"
+    assert props.get("convex") is False and props.get("concave") is False
+    assert math.isnan(props.get("limit_at_inf")) and math.isnan(props.get("limit_at_neg_inf"))
+    # By hand: the witness sequences. gcu: f' = cos x - x sin x; asu: f' = sin x + x cos x.
+    f = entry.numeric_expr()
+    df = calculus.derivative(f, x, 1)
+    lp = decompose_linear_periodic(f, x)
+    step = 2 * math.pi
+    t1 = float(sp.Rational(re.search(r"f'\((\S+) \+ k P\)", props["slope_bounds"].detail).group(1)))
+    slopes = [float(mp_evaluate(df, {x: t1 + k * step}, 30)) for k in (-1000, -10, 0, 10, 1000)]
+    assert min(slopes) < -5000 and max(slopes) > 5000  # f' -> -inf one way, +inf the other
+    hand = {"gcu": lambda t: math.cos(t) - t * math.sin(t), "asu": lambda t: math.sin(t) + t * math.cos(t)}[name]
+    assert slopes == pytest.approx([hand(t1 + k * step) for k in (-1000, -10, 0, 10, 1000)], rel=1e-9)
+    values = [float(mp_evaluate(f, {x: 1.0 + k * step}, 30)) for k in (-1000, 1000)]
+    p1 = float(mp_evaluate(lp.p, {x: 1.0}, 30))
+    assert values[1] - values[0] == pytest.approx(2000 * step * p1, rel=1e-9)
+
+
+def test_linear_periodic_limits_without_sign_change():
+    # x (2 + cos x) + sin x: p >= 1, so f -> +inf at +inf and -inf at -inf, still not monotone-provable
+    # by bounds (f' = 2 + cos x - x sin x + cos x is unbounded both ways).
+    from funclib.entry import Entry
+
+    entry = Entry.from_formula("x*(2 + cos(x)) + sin(x)")
+    props = compute_properties(entry)
+    assert props.get("limit_at_inf") == math.inf and props.get("limit_at_neg_inf") == -math.inf
+    assert props["limit_at_inf"].method == "interval"
+    assert props.slope_bounds == (-math.inf, math.inf)
+
+
+# -- explicit branches: periodic on a half-line -----------------------------------------------
+
+
+def test_explicit_branches():
+    rowdy = sp.Piecewise((x, x > 0), (0, True)) + sp.sin(x) / 10
+    assert explicit_branches(rowdy, x) == [(x + sp.sin(x) / 10, sp.Interval.open(0, sp.oo)),
+                                           (sp.sin(x) / 10, sp.Interval(-sp.oo, 0))]
+    assert explicit_branches(sp.Abs(sp.sin(x)), x) is None  # infinitely many pieces
+    assert explicit_branches(sp.sin(x), x) is None
+
+
+# (entry, slope bounds, range) by hand: minsin = sin on [0, inf), x below; sine_relu = x above
+# 0, (sin - cos)/400 below (jumps up at 0); rowdy = relu + sin/10.
+ONE_SIDED = [
+    ("minsin", (-1.0, 1.0), (-math.inf, 1.0)),
+    ("sine_relu", (-math.sqrt(2) / 400, math.inf), (-math.sqrt(2) / 400, math.inf)),
+    ("rowdy", (-0.1, 1.1), (-0.1, math.inf)),
+]
+
+
+@pytest.mark.parametrize("name, slopes, value_range", ONE_SIDED)
+def test_one_sided_periodic_entries(name, slopes, value_range):
+    entry = funclib.get(name)
+    props = compute_properties(entry)
+    for fact in ("slope_bounds", "range", "monotonic", "limit_at_inf", "limit_at_neg_inf"):
+        assert props[fact].method != "estimated", fact
+    assert props.slope_bounds == pytest.approx(slopes, abs=1e-12)
+    assert props.range == pytest.approx(value_range, abs=1e-12)
+    assert props.monotonic == "none"
+    assert "by branches" in props["slope_bounds"].detail
+    # brute force over several periods on both sides (off the breakpoint 0)
+    f = entry.numeric_expr()
+    df = calculus.derivative(f, x, 1)
+    smin, smax = _brute(df, -20.0 + 1e-3, 20.0 + 1e-3, 4001)
+    assert slopes[0] - 1e-12 <= smin and smax <= slopes[1] + 1e-12
+    vmin, vmax = _brute(f, -20.0 + 1e-3, 20.0 + 1e-3, 4001)
+    assert value_range[0] - 1e-12 <= vmin and vmax <= value_range[1] + 1e-12
+    assert vmin - value_range[0] < 1e-3 or math.isinf(value_range[0])
+
+
+# -- chirps: sin(g(x)) with a polynomial g of degree >= 2 on a half-line ------------------------
+
+G = 30 * x * (x + 1)  # FINER's phase on x > 0
+
+
+def test_chirp_detection_and_refusals():
+    bounded = chirp_of(2 * sp.sin(G) + 1, x, 1)
+    assert bounded.bounded and (bounded.u, bounded.v) == (2, 1)
+    slope = chirp_of((60 * x + 30) * sp.cos(G), x, 1)
+    assert not slope.bounded and sp.simplify(slope.u - (60 * x + 30)) == 0
+    assert chirp_of(sp.sin(x), x, 1) is None  # periodic: the periodicity argument's case
+    assert chirp_of(sp.sin(G) + sp.cos(G), x, 1) is None  # two atoms
+    assert chirp_of(sp.sin(G) + x, x, 1) is None  # v/u does not vanish, u, v not constants
+    assert chirp_of(x**2 * sp.sin(G) ** 2, x, 1) is None  # not linear in the atom
+
+
+def test_chirp_witness_sequences_by_hand():
+    # f' = (60 x + 30) cos(30 x (x + 1)): at 30 x (x + 1) = 2 pi k it is 60 x_k + 30, at (2k + 1) pi
+    # it is -(60 x_k + 30): unbounded both ways, as the chirp argument says.
+    def root(phase):
+        return (-1 + mpmath.sqrt(1 + 4 * phase / 30)) / 2
+
+    df = (60 * x + 30) * sp.cos(G)
+    with mpmath.workdps(40):
+        for k in (10, 1000, 100000):
+            up, down = root(2 * mpmath.pi * k), root((2 * k + 1) * mpmath.pi)
+            vu, vd = mp_evaluate(df, {x: up}, 40), mp_evaluate(df, {x: down}, 40)
+            assert abs(vu - (60 * up + 30)) < 1e-20 and abs(vd + (60 * down + 30)) < 1e-20
+    assert float(vu) > 5e3 and float(vd) < -5e3  # x_k near 145 at k = 1e5
+
+
+@pytest.mark.slow
+def test_finer_proven_by_the_chirp_argument():
+    props = compute_properties(funclib.get("finer"))
+    assert props.slope_bounds == (-math.inf, math.inf) and props["slope_bounds"].method == "interval"
+    assert props.range == (-1.0, 1.0) and props["range"].method == "interval"
+    assert props.monotonic == "none" and props["monotonic"].method == "interval"
+    assert math.isnan(props.get("limit_at_inf")) and props["limit_at_inf"].method == "symbolic"
+    assert "chirp argument" in props["slope_bounds"].detail
