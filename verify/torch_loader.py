@@ -26,7 +26,7 @@ import scipy.sparse as sps
 from .conv import avgpool2d_matrix, conv2d_matrix
 from .network import Network, NetworkError, real_array
 
-__all__ = ["from_torch", "AffineChain"]
+__all__ = ["from_torch", "AffineChain", "catalog_activation"]
 
 
 @dataclass
@@ -80,8 +80,25 @@ def _tensor(t: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _activation(module: Any) -> Any:
-    """Catalog (name, params) of an activation module, None if ``module`` is not an activation."""
+def catalog_activation(module: Any) -> tuple[str, dict[str, float]] | None:
+    """The catalog entry of an activation module.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    tuple of (str, dict) or None
+        The entry id (``"gelu:tanh"`` for a variant) and its parameter values; None if
+        ``module`` is not an activation.
+
+    Raises
+    ------
+    NetworkError
+        An activation the catalog does not hold in that form (per-channel PReLU slopes, a
+        formula, ``nn.GELU(approximate=...)`` other than ``"none"``/``"tanh"``).
+    """
     import torch.nn as nn
 
     simple = {
@@ -269,7 +286,7 @@ def from_torch(model: Any, input_shape: tuple[int, ...] | None = None) -> Networ
             chain.then(A, c)
             shape = new_shape
             continue
-        act = _activation(module)
+        act = catalog_activation(module)
         if act is None:
             raise NetworkError(f"{name}: unsupported PyTorch module {type(module).__name__} in nn.Sequential")
         if chain.empty:
