@@ -62,6 +62,15 @@ generator's overflow-safe tails (asymptotic laws, saturation thresholds, stable 
 oracle's *undecided* points: [accuracy of user formulas](accuracy-user-formulas.md) has the table and the summary
 (crashes, NaN/inf where the function is finite, share within the target).
 
+## Exhaustive float32
+
+The float32 kernels of the framework activations (the entries PyTorch, JAX or Keras ship) are
+also checked on **every** float32 input, value and derivative, against a float64 reference
+cross-checked with the C library, with the arb oracle deciding the roundings the reference
+leaves open: [exhaustive float32 accuracy](accuracy-exhaustive.md) lists which entries are
+exhaustively verified, their max ULP, the results that are not correctly rounded or not
+faithful, the worst inputs and the throughput (`funclib accuracy ID --dtype float32 --exhaustive`).
+
 """
 
 

@@ -131,10 +131,10 @@ def _accuracy_task(entry_id: str, variant: str | None, dtype: str, output: str) 
             "max_scaled": r.max_scaled, "target": r.target, "passed": r.passed, "worst_x": r.worst_x, "n": r.n}
 
 
-def _exhaustive_task(entry_id: str, start: int, count: int, outputs: tuple[str, ...]):
+def _exhaustive_task(entry_id: str, start: int, count: int, outputs: tuple[str, ...], reference: str = "fast"):
     from funclib.exhaustive import chunk_results
 
-    return chunk_results(entry_id, start, count, outputs)
+    return chunk_results(entry_id, start, count, outputs, reference)
 
 
 # -- the jobs ------------------------------------------------------------------------------------
@@ -181,11 +181,15 @@ def accuracy(ids: Sequence[str] | None = None, *, dtypes=("float64", "float32"),
 
 
 def exhaustive_float32(ids: Sequence[str], *, outputs=("value", "derivative"), bits: tuple[int, int] = (0, 1 << 32),
-                       scheduler: str | None = None, workers: int | None = None,
+                       reference: str = "fast", scheduler: str | None = None, workers: int | None = None,
                        progress: Callable | None = None) -> tuple[list[dict], JobReport]:
     """Every float32 input (or the bit patterns in ``bits``) of each entry's float32 kernel,
-    value and derivative: one task per 2^26 inputs; returns the combined reports."""
-    from funclib.exhaustive import CHUNK_BITS, combine
+    value and derivative, against the float64 ``reference`` kernel (``"fast"`` or ``"libm"``,
+    see :mod:`funclib.exhaustive`): one task per 2^26 inputs; returns the combined reports."""
+    from funclib.exhaustive import CHUNK_BITS, REFERENCES, combine
+
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
 
     entries = _elementwise(ids)
     lo, hi = bits
@@ -197,7 +201,7 @@ def exhaustive_float32(ids: Sequence[str], *, outputs=("value", "derivative"), b
     for e in entries:
         for start in range(lo, hi, step):
             count = min(step, hi - start)
-            tasks[f"{e.id}-{start:08x}"] = (_exhaustive_task, (e.id, start, count, outputs))
+            tasks[f"{e.id}-{start:08x}"] = (_exhaustive_task, (e.id, start, count, outputs, reference))
     report = run_tasks(tasks, scheduler=scheduler, workers=workers, progress=progress)
     combined = []
     for e in entries:

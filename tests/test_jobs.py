@@ -38,7 +38,7 @@ def _independent(entry_id: str, start: int, count: int, index: int):
 @pytest.mark.parametrize("entry_id, x0", [("elu", -3.0), ("gelu", 0.5), ("softplus", -20.0)])
 def test_chunk_counts_agree_with_numpy(entry_id, x0):
     start, count = _bits(x0), 1 << 15
-    value, derivative = exhaustive.chunk_results(entry_id, start, count)
+    value, derivative = exhaustive.chunk_results(entry_id, start, count, reference="libm")
     assert (value.output, derivative.output) == ("value", "derivative")
     for res, index in ((value, 0), (derivative, 1)):
         max_ulp, not_faithful = _independent(entry_id, start, count, index)
@@ -60,6 +60,138 @@ def test_relu_is_exact_and_specials_match():
         assert res.checked == count
         assert res.max_ulp == 0.0
         assert res.not_correctly_rounded == res.not_faithful == res.special_mismatch == 0
+
+
+def _recount(entry_id: str, start: int, count: int, index: int, reference: str = "libm", y=None):
+    """(checked, max ULP, not faithful, not correctly rounded, special mismatches) in NumPy array
+    operations, without the fused loop: domain from the entry, ULP by frexp/ldexp; ``y``
+    replaces the float32 kernel's results."""
+    entry = funclib.get(entry_id)
+    x32 = np.arange(start, start + count, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        x = x32.astype(np.float64)
+        d = entry.domain
+        inside = ((x > d.lo) | ((x == d.lo) & d.lo_closed)) & ((x < d.hi) | ((x == d.hi) & d.hi_closed)) | np.isnan(x)
+        if d.lo == -math.inf and d.hi == math.inf:
+            inside[:] = True  # on the whole line the infinite inputs are checked too (limits)
+        if y is None:
+            y = entry.kernel(dtype="float32")(x32)[index]
+        y = y.astype(np.float64)[inside]
+        r = entry.kernel(dtype="float64", accuracy=reference)(x)[index][inside]
+        r32 = r.astype(np.float32).astype(np.float64)
+    finite = np.isfinite(r32)
+    special = int(np.sum(~finite & ~((y == r32) | (np.isnan(y) & np.isnan(r32)))))
+    _, e = np.frexp(np.abs(r[finite]))
+    ulp = np.ldexp(1.0, np.maximum(e - 1, -126) - 23)
+    ulp[r[finite] == 0] = 2.0**-149
+    with np.errstate(invalid="ignore"):
+        err = np.where(np.isfinite(y[finite]), np.abs(y[finite] - r[finite]) / ulp, np.inf)
+    wrong = int(np.sum(y[finite] != r32[finite]))
+    return int(inside.sum()), float(err.max(initial=0.0)), int(np.sum(err >= 1.0)), wrong, special
+
+
+@pytest.mark.parametrize("entry_id, start, count", [
+    ("gelu", _bits(-6.0), 50_000),  # not a multiple of the block, start not aligned
+    ("silu", 0x7F7FF000, 0x2000),  # the largest finite values, +inf and NaN payloads
+    ("tanh", 0x807FF000, 0x2000),  # -0 .. the negative subnormals and the least normals
+    ("logit", _bits(0.999), 30_000),  # open domain (0, 1): the inputs >= 1 are not counted
+])
+def test_fused_loop_agrees_with_a_numpy_recount(entry_id, start, count):
+    for reference in ("fast", "libm"):
+        results = exhaustive.chunk_results(entry_id, start, count, reference=reference)
+        for res, index in zip(results, (0, 1)):
+            checked, max_ulp, unfaithful, wrong, special = _recount(entry_id, start, count, index, reference)
+            assert (res.checked, res.not_faithful, res.special_mismatch) == (checked, unfaithful, special)
+            assert res.max_ulp == pytest.approx(max_ulp, rel=1e-12, abs=0)
+            # points near a rounding midpoint are decided by the oracle, the others from r
+            assert abs(res.not_correctly_rounded - (wrong + special)) <= res.oracle_calls
+            assert res.reference == reference and res.reference_gap <= exhaustive.MIDPOINT_GUARD / 4
+
+
+def test_cross_check_covers_every_64th_pattern_and_both_references_agree():
+    start, count = _bits(0.75) + 3, 10_000
+    fast = exhaustive.chunk_results("mish", start, count, reference="fast")
+    libm = exhaustive.chunk_results("mish", start, count, reference="libm")
+    multiples = len(range(-(-start // 64) * 64, start + count, 64))
+    for f, m in zip(fast, libm):
+        assert f.cross_checked == multiples and m.cross_checked == 0
+        assert 0 < f.reference_gap <= exhaustive.MIDPOINT_GUARD / 4  # the two float64 kernels differ, slightly
+        assert f.max_ulp == pytest.approx(m.max_ulp, abs=1e-6)
+        assert (f.checked, f.not_faithful) == (m.checked, m.not_faithful)
+
+
+def test_fused_loop_finds_planted_errors():
+    """A float32 "kernel" that is the real one moved up 4 ULP (value) and down 1 ULP
+    (derivative) at every 7th input of each block: the fused loop's counts equal the NumPy
+    recount of the same moved results, and the worst value is a planted one."""
+    from numba import njit
+
+    entry = funclib.get("gelu")
+    run = entry.kernel(dtype="float32").module.run
+
+    @njit
+    def planted(x, y0, y1):
+        run(x, y0, y1)
+        for i in range(x.shape[0]):
+            if i % 7 == 3:
+                for _ in range(4):
+                    y0[i] = np.nextafter(y0[i], np.float32(np.inf))
+                y1[i] = np.nextafter(y1[i], np.float32(-np.inf))
+
+    libm = entry.kernel(dtype="float64", accuracy="libm").module.run
+    scan = exhaustive.scanner(planted, libm, None)
+    start, count = _bits(1.0), 3 * exhaustive.BLOCK
+    counts, worst_err, worst_row, near, gap, n_cross = scan(start, count, -np.inf, np.inf, False, False,
+                                                            (), (), (), exhaustive.MIDPOINT_GUARD, 64)
+    x32 = np.arange(start, start + count, dtype=np.uint32).view(np.float32)
+    ys = entry.kernel(dtype="float32")(x32)
+    moved = (np.arange(count) % exhaustive.BLOCK) % 7 == 3
+    for _ in range(4):
+        ys[0][moved] = np.nextafter(ys[0][moved], np.float32(np.inf))
+    ys[1][moved] = np.nextafter(ys[1][moved], np.float32(-np.inf))
+    assert n_cross == 0 and gap.max() == 0.0
+    for o in (0, 1):
+        checked, max_ulp, unfaithful, wrong, special = _recount("gelu", start, count, o, y=ys[o])
+        undecided = int(np.sum(near[:, 0] == o))
+        assert (counts[o, 0], counts[o, 2], counts[o, 3]) == (checked, unfaithful, special) == (count, unfaithful, 0)
+        assert counts[o, 1] <= wrong <= counts[o, 1] + undecided
+        assert worst_err[o, -1] == pytest.approx(max_ulp, rel=1e-12)
+    assert counts[0, 2] >= moved.sum()  # 4 ULP away (the kernel is within 2): never faithful
+    assert moved[int(worst_row[0, -1, 0]) - start]
+
+
+def test_midpoints_go_to_the_oracle_also_just_below_a_power_of_two():
+    """References a hair from half-way between two float32 numbers leave the rounding open:
+    below 1 the neighbours are 2^-24 apart (not ulp32(1) = 2^-23), above 1 2^-23 apart."""
+    from numba import njit
+
+    @njit
+    def ones(x, y0, y1):
+        y0[:] = np.float32(1.0)
+        y1[:] = np.float32(1.0)
+
+    @njit
+    def near_midpoints(x, r0, r1):
+        r0[:] = 1.0 - 2.0**-25 + 2.0**-60  # rounds to 1
+        r1[:] = 1.0 + 2.0**-24 - 2.0**-60  # rounds to 1
+
+    scan = exhaustive.scanner(ones, near_midpoints, None)
+    counts, worst_err, _, near, _, _ = scan(_bits(0.5), 5, -np.inf, np.inf, False, False, (), (), (),
+                                            exhaustive.MIDPOINT_GUARD, 64)
+    assert sorted(near[:, 0].tolist()) == [0] * 5 + [1] * 5
+    assert counts[:, 1].tolist() == [0, 0] and counts[:, 2].tolist() == [0, 0]
+    assert worst_err[0, -1] == pytest.approx(0.5) and worst_err[1, -1] == pytest.approx(0.5)
+
+
+def test_bad_chunk_arguments_are_refused():
+    with pytest.raises(ValueError, match="outputs must be among"):
+        exhaustive.chunk_results("relu", 0, 8, ("value", "grad"))
+    with pytest.raises(ValueError, match="reference must be one of"):
+        exhaustive.chunk_results("relu", 0, 8, reference="arb")
+    with pytest.raises(ValueError, match="outside 0 .. 2\\^32"):
+        exhaustive.chunk_results("relu", (1 << 32) - 4, 8)
+    with pytest.raises(ValueError, match="reference must be one of"):
+        jobs.exhaustive_float32(["relu"], bits=(0, 8), reference="mpmath")
 
 
 def test_combine_merges_chunks():
@@ -107,3 +239,18 @@ def test_bad_bit_range_and_kinds_are_refused():
     with pytest.raises(ValueError, match="not elementwise"):
         jobs.prove(["softmax"])
     assert math.isfinite(exhaustive.MIDPOINT_GUARD)
+
+
+def test_jitted_float32_spacing_is_the_accuracy_modules_ulp():
+    """The exhaustive reduction's jitted float32 ULP is funclib.accuracy.ulp (one definition of
+    the unit; the jitted copy exists because the reduction runs inside Numba)."""
+    from funclib.accuracy import ulp
+    from funclib.exhaustive import _inv_ulp32, _ulp32
+
+    rng = np.random.default_rng(4)
+    bits = rng.integers(0, 0x7F800000, size=2000, dtype=np.int64).astype(np.uint32)
+    values = np.concatenate([bits.view(np.float32).astype(np.float64),
+                             [0.0, 1e-45, 1.1754942e-38, 1.1754944e-38, 1.0, 0.99999994, 3.4028235e38]])
+    for r in values:
+        assert _ulp32(r) == float(ulp(np.array(r), "float32")), r
+        assert _ulp32(r) * _inv_ulp32(r) == 1.0
