@@ -20,6 +20,15 @@ Parts:
 5. ``cli`` (``--cli``): ``funclib certify MODEL --data X.npz --method local [--norm]`` on the
    CNN's 400 test inputs, end to end in a subprocess (loading, 1 + 46 LipSDP solves, the local
    bisection), against the 10-minute target.
+6. ``plain`` (``--plain N``): a second small CNN trained the plain way the issue describes
+   (:func:`plain_cnn`: conv-ReLU-conv-ReLU-linear, cross-entropy, Adam at its default step, no
+   weight decay or other regularization): ``global`` / ``pairwise`` / ``local`` / ``crown`` on the
+   first N test inputs with times, the PGD ceiling per ε, PGD at 2 x the global radii and at
+   0.999 x the local radii, and the unstable ReLUs on the ε = 0.1 balls of the inputs ``local``
+   does or does not certify there.
+7. ``ablation`` (``--ablation``): training recipes (step size, weight decay, epochs, one or two
+   convolutions) against test accuracy, ``global`` certified accuracy and the PGD ceiling: why
+   the CNN of part 1 is certified far above the issue's "about half".
 
 Each case runs in a forked child (its own time and peak memory). Timings are repeated
 (``--repeat``) and the spread is recorded with the CPU model and the load average.
@@ -27,6 +36,8 @@ Each case runs in a forked child (its own time and peak memory). Timings are rep
     python benchmarks/robustness.py [--quick] [--repeat 2] [--local N] [--out benchmarks/results/robustness.json]
     python benchmarks/robustness.py --only-local --local 400 [--arch cnn-relu --arch mlp-gelu]  # local cases
     python benchmarks/robustness.py --only-extra --threads 3 --cli l2 [--cli linf]  # parts 4 and 5
+    python benchmarks/robustness.py --plain 100  # part 6;  --ablation: part 7 (merged into --out)
+    python benchmarks/robustness.py --only-local --local 400 --arch mlp-relu --local-key local_crown_margins
 """
 
 from __future__ import annotations
@@ -95,6 +106,34 @@ def small_cnn(epochs: int):
     nn = torch.nn
     model = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))
     opt = torch.optim.Adam(model.parameters(), 5e-3, weight_decay=1e-4)
+    Xt, yt = torch.tensor(Xtr), torch.tensor(ytr)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(yt), generator=gen).split(128):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(Xt[batch]), yt[batch]).backward()
+            opt.step()
+    model = model.double().eval()
+    with torch.no_grad():
+        acc = float((model(torch.tensor(Xte, dtype=torch.float64)).argmax(1).numpy() == yte).mean())
+    return model, Xte.astype(np.float64), yte, acc
+
+
+def plain_cnn(epochs: int = 40, lr: float = 1e-3, weight_decay: float = 0.0, two_convs: bool = True):
+    """Conv(1->8, 3x3, pad 1) - ReLU - Conv(8->8, 3x3, stride 2, pad 1) - ReLU - Linear(128 -> 10),
+    trained the plain way: cross-entropy, Adam at PyTorch's default step (1e-3), no weight decay,
+    no Lipschitz or other regularization, the same data, batches and seed as :func:`small_cnn`.
+    The arguments vary the recipe for the ablation (``two_convs=False``: :func:`small_cnn`'s layers)."""
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    Xtr, ytr, Xte, yte = digits()
+    nn = torch.nn
+    convs = [nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1)] if two_convs \
+        else [nn.Conv2d(1, 8, 3, stride=2, padding=1)]
+    model = nn.Sequential(*convs, nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), lr, weight_decay=weight_decay)
     Xt, yt = torch.tensor(Xtr), torch.tensor(ytr)
     gen = torch.Generator().manual_seed(0)
     for _ in range(epochs):
@@ -203,13 +242,18 @@ def local_case(arch: str, n_inputs: int, steps: int, bounds: str, epochs: int):
     pred, _, low = _margins(net, X.reshape(len(X), -1), y)
     pair = _global_radii(low, np.where(np.isnan(res.pairwise), np.inf, res.pairwise), y, pred == y)
     ok = res.predictions == y
+    t0 = time.perf_counter()
+    crown = robustness(net, X, y, method="crown").radii  # for reference
+    t_crown = time.perf_counter() - t0
     cert = {m: {f"{e:g}": float(np.mean(ok & (r > e))) for e in EPS + (0.7,)}
-            for m, r in (("global", glob.radii), ("pairwise", pair), ("local", res.radii))}
+            for m, r in (("global", glob.radii), ("pairwise", pair), ("local", res.radii), ("crown", crown))}
+    cert["pgd_ceiling"] = {f"{e:g}": 1.0 - pgd_broken(model, X, y, e) for e in EPS + (0.7,)}  # 1 - broken
     ratio = {f"{e:g}": (cert["local"][f"{e:g}"] / cert["global"][f"{e:g}"] if cert["global"][f"{e:g}"] else None)
              for e in EPS + (0.7,)}
     return {"arch": arch, "dims": net.dims, "test_accuracy": acc, "n_inputs": n_inputs, "steps": steps,
             "bounds": bounds, "certified_accuracy": cert, "local_over_global": ratio,
-            "seconds_global": t_glob, "seconds_local_total": t_local, "seconds_lipsdp_solves": t_sdp,
+            "seconds_global": t_glob, "seconds_crown": t_crown, "seconds_local_total": t_local,
+            "seconds_lipsdp_solves": t_sdp,
             "seconds_local_bisection": t_local - t_sdp,
             "median_radius_ratio_local_over_pairwise": float(np.median(res.radii[ok] / pair[ok])),
             "max_radius_ratio_local_over_pairwise": float(np.max(res.radii[ok] / pair[ok])),
@@ -217,6 +261,77 @@ def local_case(arch: str, n_inputs: int, steps: int, bounds: str, epochs: int):
             "pgd_broken_at_0.999_local_radius": pgd_broken_radii(model, X, y, 0.999 * res.radii),
             "radii": {"global": [float(r) for r in glob.radii], "pairwise": [float(r) for r in pair],
                       "local": [float(r) for r in res.radii]}}
+
+
+def plain_case(n_inputs: int, steps: int, epochs: int):
+    """The plain CNN (:func:`plain_cnn`): global / pairwise / local / crown radii on the same inputs,
+    the PGD ceiling, and what limits ``local`` (unstable neurons on the ε = 0.1 balls)."""
+    from funclib.verify import from_torch, robustness
+    from funclib.verify.local import ball_intervals
+
+    model, X, y, acc = plain_cnn(epochs)
+    X, y = X[:n_inputs], y[:n_inputs]
+    net = from_torch(model, input_shape=(1, 8, 8))
+    runs, seconds = {}, {}
+    for method in ("global", "local", "crown"):
+        t0 = time.perf_counter()
+        runs[method] = robustness(net, X, y, method=method, local_steps=steps)
+        seconds[method] = time.perf_counter() - t0
+    loc = runs["local"]
+    # the pairwise radii are where local starts; its LipSDP solves (1 global + pairs) are the pairwise cost
+    seconds["pairwise (LipSDP solves inside the local run)"] = sum(s.get("seconds", 0.0) for s in loc.solves)
+    seconds["local bisection"] = seconds["local"] - seconds["pairwise (LipSDP solves inside the local run)"]
+    ok = loc.predictions == y
+    radii = {"global": runs["global"].radii, "pairwise": np.where(ok, loc.baseline_radii, 0.0),
+             "local": loc.radii, "crown": runs["crown"].radii}
+    grid = EPS + (0.7,)
+    cert = {m: {f"{e:g}": float(np.mean(ok & (r > e))) for e in grid} for m, r in radii.items()}
+    ratio = {m: {f"{e:g}": (cert[m][f"{e:g}"] / cert["global"][f"{e:g}"] if cert["global"][f"{e:g}"] else None)
+                 for e in grid} for m in ("pairwise", "local", "crown")}
+    broken = {f"{e:g}": pgd_broken(model, X, y, e) for e in grid}
+    ceiling = {k: 1.0 - v for k, v in broken.items()}
+    # what limits local at 0.1: the hidden neurons whose interval on the ball contains 0 (ReLU sector [0, 1])
+    unstable = {"certified_by_local": [], "not_certified_by_local": []}
+    for i in np.flatnonzero(ok & (radii["pairwise"] <= 0.1) & (radii["pairwise"] > 0)):
+        boxes = ball_intervals(net, X[i].reshape(-1), 0.1, bounds="crown")
+        key = "certified_by_local" if radii["local"][i] > 0.1 else "not_certified_by_local"
+        unstable[key].append([int(np.sum((l < 0) & (u > 0))) for l, u in boxes])
+    unstable_summary = {k: {"inputs": len(v), "median_unstable_per_layer": np.median(v, axis=0).tolist() if v else None}
+                        for k, v in unstable.items()}
+    ratio_lp = radii["local"][ok] / np.where(radii["pairwise"][ok] > 0, radii["pairwise"][ok], np.inf)
+    return {"arch": "cnn2-relu-plain", "dims": net.dims, "training": "cross-entropy, Adam lr 1e-3, no weight decay, "
+            f"{epochs} epochs, batch 128, seed 0", "test_accuracy": acc, "n_inputs": n_inputs, "steps": steps,
+            "lipschitz_global": runs["global"].lipschitz, "certified_accuracy": cert, "over_global": ratio,
+            "pgd_broken": broken, "pgd_ceiling": ceiling,
+            "pgd_ceiling_over_global": {k: (ceiling[k] / cert["global"][k] if cert["global"][k] else None)
+                                        for k in ceiling},
+            "pgd_broken_at_2x_global_radius": pgd_broken_radii(model, X, y, 2 * radii["global"]),
+            "pgd_broken_at_0.999_local_radius": pgd_broken_radii(model, X, y, 0.999 * radii["local"]),
+            "pairwise_ge_global_every_input": bool(np.all(radii["pairwise"] >= radii["global"])),
+            "local_ge_pairwise_every_input": bool(np.all(radii["local"] >= radii["pairwise"])),
+            "median_radius_ratio_local_over_pairwise": float(np.median(ratio_lp[np.isfinite(ratio_lp)])),
+            "max_radius_ratio_local_over_pairwise": float(np.max(ratio_lp[np.isfinite(ratio_lp)])),
+            "unstable_relu_on_0.1_ball": unstable_summary, "hidden_widths": net.dims[1:-1],
+            "seconds": seconds, "n_lipsdp_solves": sum(1 for s in loc.solves if "value" in s),
+            "radii": {m: [float(v) for v in r] for m, r in radii.items()}}
+
+
+def ablation_case(lr: float, weight_decay: float, epochs: int, two_convs: bool):
+    """Why the benchmark CNN differs from the issue's: test accuracy, ``global`` certified accuracy
+    and the PGD ceiling of one training recipe (one LipSDP solve)."""
+    from funclib.verify import robustness
+
+    model, X, y, acc = plain_cnn(epochs, lr, weight_decay, two_convs)
+    res = robustness(model, X, y, method="global")
+    return {"lr": lr, "weight_decay": weight_decay, "epochs": epochs,
+            "layers": "conv-relu-conv-relu-linear" if two_convs else "conv-relu-linear (small_cnn)",
+            "test_accuracy": acc, "lipschitz": res.lipschitz,
+            "global": {f"{e:g}": res.certified_accuracy(e) for e in (0.05, 0.1, 0.2)},
+            "pgd_ceiling": {f"{e:g}": 1.0 - pgd_broken(model, X, y, e) for e in (0.05, 0.1, 0.2)}}
+
+
+ABLATION = ((5e-3, 1e-4, 40, False), (5e-3, 0.0, 40, False), (1e-3, 0.0, 40, False), (1e-3, 0.0, 100, False),
+            (1e-3, 0.0, 40, True), (5e-3, 1e-4, 40, True))
 
 
 def pgd_broken_radii(model, X, y, radii, steps=50):
@@ -330,11 +445,12 @@ def cli_case(norm: str, epochs: int, workdir: str):
 
 
 def run_local(report: dict, args, epochs: int) -> None:
-    report["local"] = {"machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "load_before": os.getloadavg()}}
+    key = args.local_key
+    report[key] = {"machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "load_before": os.getloadavg()}}
     for arch in args.arch or ARCHS:
         out = run_case(local_case, arch, args.local, args.local_steps, args.local_bounds, epochs)
         out["load_after"] = os.getloadavg()
-        report["local"][arch] = out
+        report[key][arch] = out
         print(f"[local {arch}] {json.dumps({k: v for k, v in out.items() if k != 'radii'})}", flush=True)
 
 
@@ -360,8 +476,12 @@ def main(argv=None) -> int:
     ap.add_argument("--local", type=int, default=0, metavar="N", help="also run the local method on N inputs")
     ap.add_argument("--local-steps", type=int, default=10)
     ap.add_argument("--local-bounds", default="crown", choices=("crown", "ibp"))
+    ap.add_argument("--local-key", default="local", help="report key of the local cases (earlier runs keep theirs)")
     ap.add_argument("--arch", action="append", choices=ARCHS, help="local cases to run (default: all)")
     ap.add_argument("--only-local", action="store_true", help="run only the local case (merged into --out)")
+    ap.add_argument("--ablation", action="store_true", help="training recipes vs global certified accuracy")
+    ap.add_argument("--plain", type=int, default=0, metavar="N",
+                    help="the plain-trained CNN (no weight decay): all methods on N inputs (merged into --out)")
     ap.add_argument("--threads", type=int, default=0, metavar="R", help="BLAS thread policy, R alternating repeats")
     ap.add_argument("--cli", action="append", choices=("l2", "linf"), help="funclib certify --method local, end to end")
     ap.add_argument("--only-extra", action="store_true", help="run only --threads/--cli (merged into --out)")
@@ -370,6 +490,23 @@ def main(argv=None) -> int:
     report = {"machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": sys.version.split()[0], "load_before": os.getloadavg()},
               "epsilons": EPS, "certify": {}, "scale": None}
+    if args.ablation:
+        report = json.loads(Path(args.out).read_text())
+        machine = {"cpu": cpu_model(), "cpus": os.cpu_count(), "load_before": os.getloadavg()}
+        rows = [run_case(ablation_case, *recipe) for recipe in ABLATION]
+        for row in rows:
+            print(f"[ablation] {json.dumps(row)}", flush=True)
+        report["cnn_training_ablation"] = {"rows": rows, "machine": machine | {"load_after": os.getloadavg()}}
+        Path(args.out).write_text(json.dumps(report, indent=1, default=float))
+        return 0
+    if args.plain:
+        report = json.loads(Path(args.out).read_text())
+        machine = {"cpu": cpu_model(), "cpus": os.cpu_count(), "load_before": os.getloadavg()}
+        out = run_case(plain_case, args.plain, args.local_steps, 40)
+        report["plain_cnn"] = out | {"machine": machine | {"load_after": os.getloadavg()}}
+        print(f"[plain] {json.dumps({k: v for k, v in out.items() if k != 'radii'})}", flush=True)
+        Path(args.out).write_text(json.dumps(report, indent=1, default=float))
+        return 0
     if args.only_local:
         report = json.loads(Path(args.out).read_text())
         run_local(report, args, epochs)

@@ -754,3 +754,18 @@ def test_linf_radii_survive_pgd_on_trained_digits_nets(which):
     for m, r in res.items():
         assert not np.any(_pgd_linf_flips(model, X, y, 0.999 * r.radii) & correct), m
     assert np.any(_pgd_linf_flips(model, X, y, 4 * res["local"].radii + 1e-3, restarts=1) & correct)
+
+
+def test_local_pairs_certified_by_crown_margins_survive_pgd():
+    # one hidden layer: the ball's intervals are the same for bounds="crown" and "ibp", so any
+    # gain of "crown" comes from CROWN's margin bounds certifying pairs the slope bound misses
+    torch.manual_seed(3)
+    model = _eval_double(nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 3)))
+    X = np.random.default_rng(3).standard_normal((16, 3))
+    with torch.no_grad():
+        y = model(torch.tensor(X)).argmax(1).numpy()
+    ibp = robustness(model, X, y, method="local", local_bounds="ibp")
+    both = robustness(model, X, y, method="local", local_bounds="crown")
+    assert np.array_equal(ibp.baseline_radii, both.baseline_radii)
+    assert np.all(both.radii >= both.baseline_radii) and np.any(both.radii > 1.05 * ibp.radii)
+    assert not np.any(_pgd_flips(model, X, y, 0.999 * both.radii, steps=60, restarts=4))

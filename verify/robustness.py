@@ -20,8 +20,11 @@ where ``L_{yj}`` is any Lipschitz bound of ``x -> f_y(x) - f_j(x)`` (the margin 
   ``B(x, ε)`` (:class:`funclib.verify.local.PairBounds`: per-neuron chord-slope sectors from
   interval or CROWN bounds over the ball and the catalog's derivative enclosed on each neuron's
   interval, multiplied backward as intervals, input-layer vertices enumerated). All three bound
-  the margin's slope on the ball, so it stays positive there. Batches of inputs can run as Dask
-  tasks (:func:`funclib.jobs.cluster`).
+  the margin's slope on the ball, so it stays positive there. With CROWN intervals (the default),
+  a pair whose slope bound fails at ``ε`` is also certified when CROWN's lower bound of
+  ``f_y - f_j`` over ``B(x, ε)`` (:func:`funclib.verify.crown.crown_margins`, widened by
+  :data:`funclib.verify.local.CROWN_PAD`) is positive: both are sound for the whole ball, so each
+  pair takes the one that holds. Batches of inputs can run as Dask tasks (:func:`funclib.jobs.cluster`).
 
 ℓ∞ radii (``norm="linf"``): the margin moves by at most ``L^∞_{yj} ‖δ‖∞`` with ``L^∞_{yj}`` a
 Lipschitz bound of the margin from ℓ∞ (the ℓ1 norm of its gradient). ``global`` and
@@ -242,7 +245,8 @@ def _global_radii(low: np.ndarray, bound: np.ndarray, labels: np.ndarray, correc
 def _local_radius(bounder, x: np.ndarray, label: int, low: np.ndarray, start: float, cap: np.ndarray,
                   steps: int) -> float:
     """Largest ε found by bisection from ``start`` (already certified) at which every pair j has
-    ``low_j ≥ L_yj(ε) ε``; each ε taken is checked with the bounds on its own ball."""
+    ``low_j ≥ L_yj(ε) ε`` or (CROWN bounds) a positive CROWN lower bound of its margin on the ball;
+    each ε taken is checked with the bounds on its own ball."""
     def limit(eps: float) -> float:
         # margin_j / L_j(eps) rounded down; pairs whose coarse bound already passes skip enumeration
         need = np.nextafter(low / eps, 0.0)
@@ -250,17 +254,33 @@ def _local_radius(bounder, x: np.ndarray, label: int, low: np.ndarray, start: fl
         with np.errstate(divide="ignore"):
             ratio = np.where(L > 0, np.nextafter(low / np.where(L > 0, L, 1.0), 0.0), np.inf)
         ratio[label] = np.inf
+        if bounder.bounds == "crown" and np.min(ratio) < eps:
+            # pairs the slope bound misses: CROWN's lower bound of f_y - f_j on the same ball
+            # (widened like the CROWN boxes of verify.local); a positive one certifies the pair there
+            from .crown import crown_margins
+            from .local import CROWN_PAD
+
+            others = np.array([j for j in range(low.size) if j != label])
+            lb = crown_margins(bounder.net, x[None, :], np.array([label]), eps, norm=bounder.norm)[0]
+            scale = 1.0 + np.abs(lb) + np.abs(low[others]) + np.where(np.isfinite(L[others]), L[others], 0.0) * eps
+            ok = np.isfinite(lb) & (lb - CROWN_PAD * scale > 0)
+            ratio[others[ok]] = np.inf
         return float(np.min(ratio))
 
     lo = start
     if not lo > 0:
         return lo
-    hi = limit(lo)  # the bounds at the known radius cap what larger balls can give (heuristic end)
+    top = 64.0 * lo
+    hi = min(limit(lo), top)  # the slope bounds at the known radius cap what larger balls give them
+    grow = bounder.bounds == "crown"  # CROWN's margins may certify past that end: doubling from it
     if not hi > lo:
-        return lo
-    hi = min(hi, 64.0 * lo)
-    if limit(hi) >= hi:
-        return hi
+        if not grow:
+            return lo
+        hi = min(2.0 * lo, top)
+    while limit(hi) >= hi:
+        if not grow or hi >= top:
+            return hi
+        lo, hi = hi, min(2.0 * hi, top)
     for _ in range(steps):
         trial = 0.5 * (lo + hi)
         if limit(trial) >= trial:
@@ -403,7 +423,8 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
         solves.append({"pair": None, "local_inputs": int(todo.size), "steps": local_steps, "bounds": local_bounds,
                        "enumerate_coords": enumerate_coords})
         notes.append(f"local: bisection ({local_steps} steps) from the pairwise radius with pairwise Lipschitz "
-                     f"bounds on each ball ({local_bounds} intervals, {enumerate_coords} coordinates enumerated)")
+                     f"bounds on each ball ({local_bounds} intervals, {enumerate_coords} coordinates enumerated"
+                     + ("; pairs also certified by CROWN margin bounds)" if local_bounds == "crown" else ")"))
     else:
         start_radii = None
         radii = _global_radii(low, bound, labels, correct)  # margin lower bound over the pair's constant, rounded down
