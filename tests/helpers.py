@@ -15,7 +15,7 @@ import numpy as np
 
 from funclib.accuracy import ulp
 
-__all__ = ["ulp_distance", "max_ulp_distance", "kinks"]
+__all__ = ["ulp_distance", "max_ulp_distance", "kinks", "row_battery"]
 
 
 def ulp_distance(y, exact, dtype, *, floor: float = 0.0) -> np.ndarray:
@@ -80,3 +80,19 @@ def kinks(entry, variant: str | None = None, params=None) -> list[float]:
         return [float(p) for p in breakpoints(bound.numeric_expr(variant), entry.symbol)]
     except (TypeError, ValueError):
         return []
+
+
+def row_battery(dtype) -> list[np.ndarray]:
+    """Rows for the row-wise kernel tests: random, ties, near finfo.max, tiny, subnormal, -inf."""
+    big = 3e38 if dtype == np.float32 else 1.7e308
+    sub = float(np.finfo(dtype).smallest_subnormal)
+    rng = np.random.default_rng(1)
+    rows = [
+        rng.normal(size=11), rng.normal(scale=30.0, size=17), rng.normal(loc=5.0, scale=0.1, size=6),
+        np.array([1.0, 1.0, 1.0, 0.0, 0.0]), np.array([0.5, 0.5, 0.5]), np.array([-1.0, -1.0, 2.0, 2.0]),
+        np.array([big, -big, 0.0, big / 2]), np.array([-big, -big / 3, 1.0]), np.array([big / 7]),
+        np.array([1e-30, 0.0, -1e-30, 1e-38]), np.array([3 * sub, -sub, 2 * sub]),
+        np.array([2.0, -np.inf, 1.0, -np.inf]), np.array([-np.inf, -np.inf, 7.0]),
+        np.array([1e4, -1e4, 9999.5, 0.0]), np.array([0.25]), np.array([-0.9990234375, -1.0, -1.0009765625]),
+    ]
+    return [r.astype(dtype) for r in rows]

@@ -20,27 +20,12 @@ from funclib import registry
 from funclib.kernels import rowwise as rw
 from funclib.kernels.rowwise import layout as rowwise_layout
 from funclib.rowwise import evaluate, jacobian, mp_reference
+from helpers import row_battery
 
 try:
     import torch
 except ImportError:  # pragma: no cover - the test extra installs it
     torch = None
-
-def _rows(dtype) -> list[np.ndarray]:
-    """The row battery of the other breadth kernels: random, ties, near finfo.max, tiny, subnormal, -inf."""
-    big = 3e38 if dtype == np.float32 else 1.7e308
-    sub = float(np.finfo(dtype).smallest_subnormal)
-    rng = np.random.default_rng(1)
-    rows = [
-        rng.normal(size=11), rng.normal(scale=30.0, size=17), rng.normal(loc=5.0, scale=0.1, size=6),
-        np.array([1.0, 1.0, 1.0, 0.0, 0.0]), np.array([0.5, 0.5, 0.5]), np.array([-1.0, -1.0, 2.0, 2.0]),
-        np.array([big, -big, 0.0, big / 2]), np.array([-big, -big / 3, 1.0]), np.array([big / 7]),
-        np.array([1e-30, 0.0, -1e-30, 1e-38]), np.array([3 * sub, -sub, 2 * sub]),
-        np.array([2.0, -np.inf, 1.0, -np.inf]), np.array([-np.inf, -np.inf, 7.0]),
-        np.array([1e4, -1e4, 9999.5, 0.0]), np.array([0.25]), np.array([-0.9990234375, -1.0, -1.0009765625]),
-    ]
-    return [r.astype(dtype) for r in rows]
-
 
 MAPS = ["sparsehourglass", "nala_query_feature"]  # R^n -> R^n
 ALL = MAPS + ["vbaf"]  # vbaf: R^n -> R
@@ -73,7 +58,7 @@ def _bound(name, row, ref, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ALL)
 def test_values_against_mpmath(name, dtype):
-    for row in _rows(dtype):
+    for row in row_battery(dtype):
         y = np.atleast_1d(getattr(rw, name)(row)).astype(np.float64)
         assert getattr(rw, name)(row).dtype == dtype
         ref = _mp(name, row)

@@ -29,7 +29,7 @@ from funclib.kernels.rowwise import softmaxima as rowwise_softmaxima
 from funclib.kernels.rowwise import weighted as rowwise_weighted
 from funclib.kernels.rowwise import zscore as rowwise_zscore
 from funclib.rowwise import evaluate, jacobian, mp_reference
-from helpers import ulp_distance
+from helpers import row_battery, ulp_distance
 
 try:
     import torch
@@ -92,21 +92,6 @@ def _masked_value(case):
 def _mp(case, row):
     with mpmath.workdps(50):
         return mp_reference(case[0], [float(v) for v in row], case[2])
-
-
-def _rows(dtype) -> list[np.ndarray]:
-    big = 3e38 if dtype == np.float32 else 1.7e308
-    sub = float(np.finfo(dtype).smallest_subnormal)
-    rng = np.random.default_rng(1)
-    rows = [
-        rng.normal(size=11), rng.normal(scale=30.0, size=17), rng.normal(loc=5.0, scale=0.1, size=6),
-        np.array([1.0, 1.0, 1.0, 0.0, 0.0]), np.array([0.5, 0.5, 0.5]), np.array([-1.0, -1.0, 2.0, 2.0]),
-        np.array([big, -big, 0.0, big / 2]), np.array([-big, -big / 3, 1.0]), np.array([big / 7]),
-        np.array([1e-30, 0.0, -1e-30, 1e-38]), np.array([3 * sub, -sub, 2 * sub]),
-        np.array([2.0, -np.inf, 1.0, -np.inf]), np.array([-np.inf, -np.inf, 7.0]),
-        np.array([1e4, -1e4, 9999.5, 0.0]), np.array([0.25]), np.array([-0.9990234375, -1.0, -1.0009765625]),
-    ]
-    return [r.astype(dtype) for r in rows]
 
 
 def _skip_row(case, row) -> bool:
@@ -173,7 +158,7 @@ def _check_row(case, row, ours, ref, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_values_against_mpmath_in_ulps(case, dtype):
-    for row in _rows(dtype):
+    for row in row_battery(dtype):
         if _skip_row(case, row):
             continue
         ours = _call(case, row)
@@ -523,7 +508,7 @@ SM_IDS = [f"{a}-{c:g}" for a, _, c in SOFTMAXIMA]
 def test_soft_maxima_against_mpmath(case, dtype):
     name, pname, b = case
     f = getattr(rw, name)
-    rows = [r for r in _rows(dtype) if np.all(np.abs(r[np.isfinite(r)]) < 1e30)] + [
+    rows = [r for r in row_battery(dtype) if np.all(np.abs(r[np.isfinite(r)]) < 1e30)] + [
         np.array([1e30, -1e30, 3.0]).astype(dtype)]
     for row in rows:
         ours = f(row, b)
