@@ -96,43 +96,15 @@ def digits():
     return X[idx[:1397]], d.target[idx[:1397]], X[idx[1397:]], d.target[idx[1397:]]
 
 
-def small_cnn(epochs: int):
-    """Conv(1->8, 3x3, stride 2) - ReLU - Linear(128 -> 10), trained with Adam (seconds)."""
+def train_digits(build, epochs: int, lr: float = 5e-3, weight_decay: float = 1e-4):
+    """``build(torch.nn)`` trained on the digits with Adam (cross-entropy, batches of 128, seed 0, one
+    thread): ``(model in float64, eval mode; test inputs; test labels; test accuracy)``."""
     import torch
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
     Xtr, ytr, Xte, yte = digits()
-    nn = torch.nn
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))
-    opt = torch.optim.Adam(model.parameters(), 5e-3, weight_decay=1e-4)
-    Xt, yt = torch.tensor(Xtr), torch.tensor(ytr)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        for batch in torch.randperm(len(yt), generator=gen).split(128):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(Xt[batch]), yt[batch]).backward()
-            opt.step()
-    model = model.double().eval()
-    with torch.no_grad():
-        acc = float((model(torch.tensor(Xte, dtype=torch.float64)).argmax(1).numpy() == yte).mean())
-    return model, Xte.astype(np.float64), yte, acc
-
-
-def plain_cnn(epochs: int = 40, lr: float = 1e-3, weight_decay: float = 0.0, two_convs: bool = True):
-    """Conv(1->8, 3x3, pad 1) - ReLU - Conv(8->8, 3x3, stride 2, pad 1) - ReLU - Linear(128 -> 10),
-    trained the plain way: cross-entropy, Adam at PyTorch's default step (1e-3), no weight decay,
-    no Lipschitz or other regularization, the same data, batches and seed as :func:`small_cnn`.
-    The arguments vary the recipe for the ablation (``two_convs=False``: :func:`small_cnn`'s layers)."""
-    import torch
-
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    Xtr, ytr, Xte, yte = digits()
-    nn = torch.nn
-    convs = [nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1)] if two_convs \
-        else [nn.Conv2d(1, 8, 3, stride=2, padding=1)]
-    model = nn.Sequential(*convs, nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))
+    model = build(torch.nn)
     opt = torch.optim.Adam(model.parameters(), lr, weight_decay=weight_decay)
     Xt, yt = torch.tensor(Xtr), torch.tensor(ytr)
     gen = torch.Generator().manual_seed(0)
@@ -147,28 +119,80 @@ def plain_cnn(epochs: int = 40, lr: float = 1e-3, weight_decay: float = 0.0, two
     return model, Xte.astype(np.float64), yte, acc
 
 
-def pgd_broken(model, X, y, eps, steps=50):
-    """Fraction of inputs whose prediction a PGD l2 attack (margin loss) changes within eps."""
+def small_cnn(epochs: int):
+    """Conv(1->8, 3x3, stride 2) - ReLU - Linear(128 -> 10), trained with Adam (seconds)."""
+    return train_digits(lambda nn: nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+                                                 nn.Linear(128, 10)), epochs)
+
+
+def plain_cnn(epochs: int = 40, lr: float = 1e-3, weight_decay: float = 0.0, two_convs: bool = True):
+    """Conv(1->8, 3x3, pad 1) - ReLU - Conv(8->8, 3x3, stride 2, pad 1) - ReLU - Linear(128 -> 10),
+    trained the plain way: cross-entropy, Adam at PyTorch's default step (1e-3), no weight decay,
+    no Lipschitz or other regularization, the same data, batches and seed as :func:`small_cnn`.
+    The arguments vary the recipe for the ablation (``two_convs=False``: :func:`small_cnn`'s layers)."""
+
+    def build(nn):
+        convs = [nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1)] if two_convs \
+            else [nn.Conv2d(1, 8, 3, stride=2, padding=1)]
+        return nn.Sequential(*convs, nn.ReLU(), nn.Flatten(), nn.Linear(128, 10))
+
+    return train_digits(build, epochs, lr, weight_decay)
+
+
+def pgd_attack(model, X, y, radii, steps=50):
+    """A PGD l2 attack (margin loss) within per-input ``radii``: ``(correct, changed)``, the inputs
+    classified correctly before the attack and those whose prediction some step changed."""
     import torch
 
-    x0 = torch.tensor(X)
+    x0 = torch.tensor(X).reshape(len(X), -1)
+    r = torch.tensor(np.broadcast_to(radii, (len(X),)).copy())[:, None]
     labels = torch.tensor(y)
+    fwd = lambda v: model(v.reshape((-1,) + tuple(X.shape[1:])))  # noqa: E731
+    correct = fwd(x0).argmax(1) == labels
     gen = torch.Generator().manual_seed(0)
     delta = torch.randn(x0.shape, dtype=torch.float64, generator=gen)
-    delta = delta / delta.flatten(1).norm(dim=1)[:, None, None, None] * eps * 0.5
-    broken = model(x0).argmax(1) != labels
+    delta = delta / delta.norm(dim=1, keepdim=True) * r * 0.5
+    changed = torch.zeros(len(y), dtype=torch.bool)
     for _ in range(steps):
         delta.requires_grad_(True)
-        out = model(x0 + delta)
+        out = fwd(x0 + delta)
         true = out.gather(1, labels[:, None])[:, 0]
         other = out.masked_fill(torch.nn.functional.one_hot(labels, 10).bool(), -math.inf).max(1).values
         (other - true).sum().backward()
         with torch.no_grad():
-            g = delta.grad / delta.grad.flatten(1).norm(dim=1).clamp_min(1e-30)[:, None, None, None]
-            delta = delta + 2.5 * eps / steps * g
-            delta = delta * torch.clamp(eps / delta.flatten(1).norm(dim=1).clamp_min(1e-30), max=1.0)[:, None, None, None]
-            broken |= model(x0 + delta).argmax(1) != labels
-    return float(broken.double().mean())
+            g = delta.grad / delta.grad.norm(dim=1, keepdim=True).clamp_min(1e-30)
+            delta = delta + 2.5 * r / steps * g
+            delta = delta * torch.clamp(r / delta.norm(dim=1, keepdim=True).clamp_min(1e-30), max=1.0)
+            changed |= fwd(x0 + delta).argmax(1) != labels
+    return correct.numpy(), changed.numpy()
+
+
+def pgd_broken(model, X, y, eps, steps=50):
+    """Fraction of inputs whose prediction a PGD l2 attack (margin loss) changes within eps
+    (misclassified inputs count as broken)."""
+    correct, changed = pgd_attack(model, X, y, eps, steps)
+    return float(np.mean(~correct | changed))
+
+
+def pgd_broken_radii(model, X, y, radii, steps=50):
+    """Inputs (correctly classified) whose prediction PGD changes within their own radius (must be 0)."""
+    correct, changed = pgd_attack(model, X, y, radii, steps)
+    return int(np.sum(changed & correct))
+
+
+def pgd_ceiling(model, X, y, grid) -> dict:
+    """Per ε of ``grid``: the fraction of inputs PGD leaves correct (an upper bound of any
+    certified accuracy)."""
+    return {f"{e:g}": 1.0 - pgd_broken(model, X, y, e) for e in grid}
+
+
+def certified_table(radii: dict, ok: np.ndarray, grid) -> tuple[dict, dict]:
+    """Certified accuracy per method of ``radii`` (which holds ``"global"``) and ε of ``grid``
+    (inputs where ``ok`` with a radius above ε), and each other method's ratio to ``global``."""
+    cert = {m: {f"{e:g}": float(np.mean(ok & (r > e))) for e in grid} for m, r in radii.items()}
+    ratio = {m: {f"{e:g}": (cert[m][f"{e:g}"] / cert["global"][f"{e:g}"] if cert["global"][f"{e:g}"] else None)
+                 for e in grid} for m in radii if m != "global"}
+    return cert, ratio
 
 
 def certify_case(method: str, epochs: int):
@@ -201,26 +225,12 @@ def certify_case(method: str, epochs: int):
 
 def small_mlp(act: str, epochs: int):
     """Linear(64->32) - act - Linear(32->32) - act - Linear(32->10), trained with Adam (seconds)."""
-    import torch
 
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    Xtr, ytr, Xte, yte = digits()
-    nn = torch.nn
-    layer = {"relu": nn.ReLU, "gelu": nn.GELU}[act]
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), layer(), nn.Linear(32, 32), layer(), nn.Linear(32, 10))
-    opt = torch.optim.Adam(model.parameters(), 5e-3, weight_decay=1e-4)
-    Xt, yt = torch.tensor(Xtr), torch.tensor(ytr)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        for batch in torch.randperm(len(yt), generator=gen).split(128):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(Xt[batch]), yt[batch]).backward()
-            opt.step()
-    model = model.double().eval()
-    with torch.no_grad():
-        acc = float((model(torch.tensor(Xte, dtype=torch.float64)).argmax(1).numpy() == yte).mean())
-    return model, Xte.astype(np.float64), yte, acc
+    def build(nn):
+        layer = {"relu": nn.ReLU, "gelu": nn.GELU}[act]
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), layer(), nn.Linear(32, 32), layer(), nn.Linear(32, 10))
+
+    return train_digits(build, epochs)
 
 
 def local_case(arch: str, n_inputs: int, steps: int, bounds: str, epochs: int):
@@ -245,11 +255,10 @@ def local_case(arch: str, n_inputs: int, steps: int, bounds: str, epochs: int):
     t0 = time.perf_counter()
     crown = robustness(net, X, y, method="crown").radii  # for reference
     t_crown = time.perf_counter() - t0
-    cert = {m: {f"{e:g}": float(np.mean(ok & (r > e))) for e in EPS + (0.7,)}
-            for m, r in (("global", glob.radii), ("pairwise", pair), ("local", res.radii), ("crown", crown))}
-    cert["pgd_ceiling"] = {f"{e:g}": 1.0 - pgd_broken(model, X, y, e) for e in EPS + (0.7,)}  # 1 - broken
-    ratio = {f"{e:g}": (cert["local"][f"{e:g}"] / cert["global"][f"{e:g}"] if cert["global"][f"{e:g}"] else None)
-             for e in EPS + (0.7,)}
+    cert, over = certified_table({"global": glob.radii, "pairwise": pair, "local": res.radii, "crown": crown}, ok,
+                                 EPS + (0.7,))
+    cert["pgd_ceiling"] = pgd_ceiling(model, X, y, EPS + (0.7,))
+    ratio = over["local"]
     return {"arch": arch, "dims": net.dims, "test_accuracy": acc, "n_inputs": n_inputs, "steps": steps,
             "bounds": bounds, "certified_accuracy": cert, "local_over_global": ratio,
             "seconds_global": t_glob, "seconds_crown": t_crown, "seconds_local_total": t_local,
@@ -285,9 +294,7 @@ def plain_case(n_inputs: int, steps: int, epochs: int):
     radii = {"global": runs["global"].radii, "pairwise": np.where(ok, loc.baseline_radii, 0.0),
              "local": loc.radii, "crown": runs["crown"].radii}
     grid = EPS + (0.7,)
-    cert = {m: {f"{e:g}": float(np.mean(ok & (r > e))) for e in grid} for m, r in radii.items()}
-    ratio = {m: {f"{e:g}": (cert[m][f"{e:g}"] / cert["global"][f"{e:g}"] if cert["global"][f"{e:g}"] else None)
-                 for e in grid} for m in ("pairwise", "local", "crown")}
+    cert, ratio = certified_table(radii, ok, grid)
     broken = {f"{e:g}": pgd_broken(model, X, y, e) for e in grid}
     ceiling = {k: 1.0 - v for k, v in broken.items()}
     # what limits local at 0.1: the hidden neurons whose interval on the ball contains 0 (ReLU sector [0, 1])
@@ -327,38 +334,11 @@ def ablation_case(lr: float, weight_decay: float, epochs: int, two_convs: bool):
             "layers": "conv-relu-conv-relu-linear" if two_convs else "conv-relu-linear (small_cnn)",
             "test_accuracy": acc, "lipschitz": res.lipschitz,
             "global": {f"{e:g}": res.certified_accuracy(e) for e in (0.05, 0.1, 0.2)},
-            "pgd_ceiling": {f"{e:g}": 1.0 - pgd_broken(model, X, y, e) for e in (0.05, 0.1, 0.2)}}
+            "pgd_ceiling": pgd_ceiling(model, X, y, (0.05, 0.1, 0.2))}
 
 
 ABLATION = ((5e-3, 1e-4, 40, False), (5e-3, 0.0, 40, False), (1e-3, 0.0, 40, False), (1e-3, 0.0, 100, False),
             (1e-3, 0.0, 40, True), (5e-3, 1e-4, 40, True))
-
-
-def pgd_broken_radii(model, X, y, radii, steps=50):
-    """Inputs (correctly classified) whose prediction PGD changes within their own radius (must be 0)."""
-    import torch
-
-    x0 = torch.tensor(X).reshape(len(X), -1)
-    r = torch.tensor(radii)[:, None]
-    labels = torch.tensor(y)
-    fwd = lambda v: model(v.reshape((-1,) + tuple(X.shape[1:])))  # noqa: E731
-    ok = fwd(x0).argmax(1) == labels
-    gen = torch.Generator().manual_seed(0)
-    delta = torch.randn(x0.shape, dtype=torch.float64, generator=gen)
-    delta = delta / delta.norm(dim=1, keepdim=True) * r * 0.5
-    broken = torch.zeros(len(y), dtype=torch.bool)
-    for _ in range(steps):
-        delta.requires_grad_(True)
-        out = fwd(x0 + delta)
-        true = out.gather(1, labels[:, None])[:, 0]
-        other = out.masked_fill(torch.nn.functional.one_hot(labels, 10).bool(), -math.inf).max(1).values
-        (other - true).sum().backward()
-        with torch.no_grad():
-            g = delta.grad / delta.grad.norm(dim=1, keepdim=True).clamp_min(1e-30)
-            delta = delta + 2.5 * r / steps * g
-            delta = delta * torch.clamp(r / delta.norm(dim=1, keepdim=True).clamp_min(1e-30), max=1.0)
-            broken |= fwd(x0 + delta).argmax(1) != labels
-    return int((broken & ok).sum())
 
 
 def scale_case(seed: int):

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sps
 
+from helpers import assert_survives_pgd, pgd_flips
+
 from funclib.verify import Network, NetworkError, VerificationError, from_torch, lipschitz, load, robustness, save_npz
 
 torch = pytest.importorskip("torch")
@@ -244,32 +246,6 @@ def _train(model, X, y, epochs):
     return _eval_double(model)
 
 
-def _pgd_flips(model, X, y, radii, steps=40, restarts=2, seed=0):
-    """Inputs whose prediction a PGD l2 attack (margin loss) changes within ``radii``."""
-    gen = torch.Generator().manual_seed(seed)
-    x0 = torch.tensor(X, dtype=torch.float64)
-    r = torch.tensor(radii, dtype=torch.float64).reshape((-1,) + (1,) * (x0.ndim - 1))
-    labels = torch.tensor(y)
-    flipped = torch.zeros(len(y), dtype=torch.bool)
-    for _ in range(restarts):
-        delta = torch.randn(x0.shape, dtype=torch.float64, generator=gen)
-        delta = delta / delta.flatten(1).norm(dim=1).reshape(r.shape) * r * 0.5
-        for _ in range(steps):
-            delta.requires_grad_(True)
-            out = model(x0 + delta)
-            true = out.gather(1, labels[:, None])[:, 0]
-            other = out.masked_fill(torch.nn.functional.one_hot(labels, out.shape[1]).bool(), -math.inf).max(1).values
-            (other - true).sum().backward()
-            with torch.no_grad():
-                g = delta.grad
-                g = g / g.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(r.shape)
-                delta = delta + 2.5 * r / steps * g
-                norm = delta.flatten(1).norm(dim=1).reshape(r.shape)
-                delta = delta * torch.clamp(r / norm.clamp_min(1e-30), max=1.0)
-                flipped |= model(x0 + delta).argmax(1) != labels
-    return flipped.numpy()
-
-
 @functools.lru_cache(maxsize=None)
 def _nets(which):
     """A small classifier trained on 700 of the 8x8 digits (a few seconds), and 120 test inputs."""
@@ -292,10 +268,9 @@ def test_global_radii_survive_pgd_on_trained_digits_nets(which):
     assert res.accuracy > 0.8  # a real classifier, so the radii are not trivially 0
     correct = res.predictions == y
     assert np.median(res.radii[correct]) > 0.02
-    flips = _pgd_flips(model, X, y, 0.999 * res.radii, steps=30)
-    assert not np.any(flips & correct)
+    assert_survives_pgd(model, X, y, res.radii, among=correct, steps=30)
     # the attack is real: at 20x the certified radius it changes some predictions
-    assert np.any(_pgd_flips(model, X, y, 20 * res.radii + 1e-3, steps=20, restarts=1) & correct)
+    assert np.any(pgd_flips(model, X, y, 20 * res.radii + 1e-3, steps=20, restarts=1) & correct)
 
 
 def test_pairwise_radii_survive_pgd_and_dominate_global_on_a_cnn():
@@ -307,7 +282,7 @@ def test_pairwise_radii_survive_pgd_and_dominate_global_on_a_cnn():
     assert len(pair.solves) == 1 + 9
     assert np.all(pair.radii >= glob.radii) and np.mean(pair.radii) > 1.05 * np.mean(glob.radii)
     correct = pair.predictions == y
-    assert not np.any(_pgd_flips(model, X, y, 0.999 * pair.radii) & correct)
+    assert_survives_pgd(model, X, y, pair.radii, among=correct)
 
 
 @pytest.mark.parametrize("which", ["mlp-gelu", "cnn-relu"])
@@ -320,7 +295,7 @@ def test_crown_radii_dominate_global_and_survive_pgd(which):
     # bound propagation is much tighter than the global Lipschitz radius on these nets
     assert np.mean(crown.radii) > 1.2 * np.mean(glob.radii)
     correct = crown.predictions == y
-    assert not np.any(_pgd_flips(model, X, y, 0.999 * crown.radii) & correct)
+    assert_survives_pgd(model, X, y, crown.radii, among=correct)
 
 
 @pytest.mark.slow
@@ -331,7 +306,7 @@ def test_pairwise_radii_survive_pgd_on_all_classes(which):
     pair = robustness(model, X, y, method="pairwise")
     assert np.all(pair.radii >= glob.radii)
     correct = pair.predictions == y
-    assert not np.any(_pgd_flips(model, X, y, 0.999 * pair.radii, restarts=3) & correct)
+    assert_survives_pgd(model, X, y, pair.radii, among=correct, restarts=3)
 
 
 def test_bad_robustness_input_is_refused():
@@ -472,7 +447,7 @@ def test_local_radii_on_a_small_net_dominate_global_and_survive_pgd():
     glob = robustness(model, X, y, method="global")
     local = robustness(model, X, y, method="local", local_steps=2)
     assert np.all(local.radii >= glob.radii) and np.any(local.radii > 1.01 * glob.radii)
-    assert not np.any(_pgd_flips(model, X, y, 0.999 * local.radii))
+    assert_survives_pgd(model, X, y, local.radii)
 
 
 def _small_gelu_case(n=8, seed=9):
@@ -492,7 +467,7 @@ def test_local_batches_on_a_two_worker_dask_cluster_match_the_in_process_run():
     dask = robustness(model, X, y, method="local", local_steps=4, batch_size=3, workers=2)
     assert np.array_equal(dask.radii, here.radii)
     assert any("3 Dask task(s) on 2 worker(s)" in note for note in dask.notes)
-    assert not np.any(_pgd_flips(model, X, y, 0.999 * dask.radii))
+    assert_survives_pgd(model, X, y, dask.radii)
 
 
 def test_a_failed_local_batch_task_reports_no_radius(monkeypatch):
@@ -515,7 +490,7 @@ def test_local_radii_dominate_pairwise_and_survive_pgd_on_two_hidden_layers():
         local = robustness(model, X, y, method="local", local_bounds=bounds)
         pair = local.baseline_radii
         assert np.all(local.radii >= pair) and np.any(local.radii > 1.01 * pair)
-        assert not np.any(_pgd_flips(model, X, y, 0.999 * local.radii, restarts=3))
+        assert_survives_pgd(model, X, y, local.radii, restarts=3, label=bounds)
 
 
 @pytest.mark.slow
@@ -526,7 +501,7 @@ def test_local_radii_dominate_global_and_survive_pgd():
     local = robustness(model, X, y, method="local", local_steps=2)
     correct = local.predictions == y
     assert np.all(local.radii >= glob.radii) and np.any(local.radii[correct] > 1.01 * glob.radii[correct])
-    assert not np.any(_pgd_flips(model, X, y, 0.999 * local.radii) & correct)
+    assert_survives_pgd(model, X, y, local.radii, among=correct)
 
 
 # -- exact local constants of tiny ReLU nets, by enumeration of activation patterns ------------
@@ -645,29 +620,6 @@ def test_spectral_norm_bound_is_above_the_svd_value_and_close_to_it():
 
 # -- ℓ∞ radii --------------------------------------------------------------------------------
 
-def _pgd_linf_flips(model, X, y, radii, steps=40, restarts=2, seed=0):
-    """Inputs whose prediction a PGD ℓ∞ attack (signed gradient steps on the margin, projection
-    onto the box) changes within ``radii``; restarts from random corners and points of the box."""
-    gen = torch.Generator().manual_seed(seed)
-    x0 = torch.tensor(X, dtype=torch.float64)
-    r = torch.tensor(radii, dtype=torch.float64).reshape((-1,) + (1,) * (x0.ndim - 1))
-    labels = torch.tensor(y)
-    flipped = torch.zeros(len(y), dtype=torch.bool)
-    for k in range(restarts):
-        u = torch.rand(x0.shape, dtype=torch.float64, generator=gen) * 2 - 1
-        delta = r * (torch.sign(u) if k % 2 else u)
-        for _ in range(steps):
-            delta.requires_grad_(True)
-            out = model(x0 + delta)
-            true = out.gather(1, labels[:, None])[:, 0]
-            other = out.masked_fill(torch.nn.functional.one_hot(labels, out.shape[1]).bool(), -math.inf).max(1).values
-            (other - true).sum().backward()
-            with torch.no_grad():
-                delta = torch.maximum(torch.minimum(delta + 2.5 * r / steps * torch.sign(delta.grad), r), -r)
-                flipped |= model(x0 + delta).argmax(1) != labels
-    return flipped.numpy()
-
-
 def test_linf_radii_of_a_linear_classifier():
     """Exact ℓ∞ distance to the boundary: margin / ‖w_y - w_j‖₁. ``local`` reaches it (an affine
     margin's ℓ∞ constant is that ℓ1 norm); ``global``/``pairwise`` (ℓ2 constants times √n) stay below."""
@@ -697,8 +649,8 @@ def test_linf_radii_of_a_linear_classifier():
     with torch.no_grad():
         model.weight.copy_(torch.tensor(W))
         model.bias.copy_(torch.tensor(b))
-    assert np.mean(_pgd_linf_flips(model, X, y, 1.01 * exact)) > 0.6
-    assert not np.any(_pgd_linf_flips(model, X, y, 0.999 * res["local"].radii))
+    assert np.mean(pgd_flips(model, X, y, 1.01 * exact, norm="linf")) > 0.6
+    assert_survives_pgd(model, X, y, res["local"].radii, norm="linf")
 
 
 def test_linf_pair_bounds_are_above_gradient_l1_norms_in_the_box():
@@ -731,8 +683,8 @@ def test_linf_local_and_crown_radii_survive_pgd_on_a_small_net():
     local = robustness(model, X, y, method="local", norm="linf")  # CROWN boxes (ℓ1 dual norm) inside
     assert np.array_equal(local.baseline_radii, pair.radii)
     assert np.all(local.radii >= pair.radii) and np.any(local.radii > 1.01 * pair.radii)
-    assert not np.any(_pgd_linf_flips(model, X, y, 0.999 * local.radii, restarts=3))
-    assert not np.any(_pgd_linf_flips(model, X, y, 0.999 * crown.radii, restarts=3))
+    for name, res in (("local", local), ("crown", crown)):
+        assert_survives_pgd(model, X, y, res.radii, norm="linf", restarts=3, label=name)
 
 
 @pytest.mark.slow  # 22 LipSDP solves and four certifications per net (about a minute loaded)
@@ -752,8 +704,8 @@ def test_linf_radii_survive_pgd_on_trained_digits_nets(which):
     assert np.all(res["crown"].radii >= res["global"].radii)
     assert np.mean(res["local"].radii) > 1.1 * np.mean(res["pairwise"].radii)
     for m, r in res.items():
-        assert not np.any(_pgd_linf_flips(model, X, y, 0.999 * r.radii) & correct), m
-    assert np.any(_pgd_linf_flips(model, X, y, 4 * res["local"].radii + 1e-3, restarts=1) & correct)
+        assert_survives_pgd(model, X, y, r.radii, among=correct, norm="linf", label=m)
+    assert np.any(pgd_flips(model, X, y, 4 * res["local"].radii + 1e-3, norm="linf", restarts=1) & correct)
 
 
 def test_local_pairs_certified_by_crown_margins_survive_pgd():
@@ -768,4 +720,4 @@ def test_local_pairs_certified_by_crown_margins_survive_pgd():
     both = robustness(model, X, y, method="local", local_bounds="crown")
     assert np.array_equal(ibp.baseline_radii, both.baseline_radii)
     assert np.all(both.radii >= both.baseline_radii) and np.any(both.radii > 1.05 * ibp.radii)
-    assert not np.any(_pgd_flips(model, X, y, 0.999 * both.radii, steps=60, restarts=4))
+    assert_survives_pgd(model, X, y, both.radii, steps=60, restarts=4)

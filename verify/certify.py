@@ -28,9 +28,11 @@ import scipy.linalg as sla
 
 from .structure import LipSDP
 
-__all__ = ["Certificate", "VerificationError", "min_rho", "verify_psd", "certify", "sqrt_up", "cholesky_or_none"]
+__all__ = ["Certificate", "VerificationError", "min_rho", "verify_psd", "certify", "sqrt_up", "cholesky_or_none",
+           "UNIT_ROUNDOFF", "error_gamma"]
 
-_U = 2.0 ** -53
+#: Unit roundoff of float64 (round to nearest): every operation errs by at most this, relatively.
+UNIT_ROUNDOFF = 2.0 ** -53
 
 
 class VerificationError(RuntimeError):
@@ -65,8 +67,10 @@ def sqrt_up(x: float) -> float:
     return math.nextafter(math.sqrt(max(x, 0.0)), math.inf)
 
 
-def _gamma(n: int) -> float:
-    return n * _U / (1.0 - n * _U)
+def error_gamma(n: int) -> float:
+    """Higham's ``γ_n = n u / (1 - n u)``: the relative error bound of ``n`` float64 operations
+    in sequence (a sum or dot product of ``n`` terms), ``u`` = :data:`UNIT_ROUNDOFF`."""
+    return n * UNIT_ROUNDOFF / (1.0 - n * UNIT_ROUNDOFF)
 
 
 def cholesky_or_none(a: np.ndarray) -> tuple[np.ndarray, bool] | None:
@@ -108,8 +112,8 @@ def min_rho(lmi: LipSDP, y: np.ndarray) -> float:
 def _assembly_error(lmi: LipSDP, y: np.ndarray, rho: float) -> float:
     """Bound on ‖S_computed - S_exact‖₂ from rounding while assembling S."""
     nmax = max(lmi.dims) + 2
-    g = _gamma(nmax)
-    total = abs(rho) * _U
+    g = error_gamma(nmax)
+    total = abs(rho) * UNIT_ROUNDOFF
     L = len(lmi.weights)
     for k in range(L):
         fro2 = float(np.sum(lmi.weights[k] ** 2))
@@ -123,7 +127,7 @@ def _assembly_error(lmi: LipSDP, y: np.ndarray, rho: float) -> float:
             bmax = float(np.max(np.abs(b))) if np.ndim(b) == 1 else float(np.linalg.norm(b))
             total += 2.0 * g * bmax * math.sqrt(fro2)
         cmax = float(np.max(np.abs(c))) if np.ndim(c) == 1 else float(np.linalg.norm(c))
-        total += _U * cmax
+        total += UNIT_ROUNDOFF * cmax
     return total
 
 
@@ -132,7 +136,7 @@ def verify_psd(lmi: LipSDP, y: np.ndarray, rho: float) -> tuple[bool, float]:
     diag, upper = lmi.blocks(y, rho=rho)
     trace = float(sum(np.abs(np.diag(d)).sum() for d in diag))
     n = lmi.n
-    g = _gamma(n + 2)
+    g = error_gamma(n + 2)
     margin = 4.0 * g / (1.0 - 2.0 * g) * trace + _assembly_error(lmi, y, rho) + 1e3 * np.finfo(float).tiny
     P = diag[0] - margin * np.eye(diag[0].shape[0])
     f = cholesky_or_none(P)

@@ -57,6 +57,7 @@ import numpy as np
 import scipy.sparse as sps
 
 from .activations import Activation, slope_bound
+from .certify import UNIT_ROUNDOFF, cholesky_or_none, error_gamma, sqrt_up
 from .network import Network
 
 __all__ = ["CellTable", "cell_table", "ball_intervals", "local_sectors", "local_lipschitz", "local_pair_lipschitz",
@@ -65,7 +66,6 @@ __all__ = ["CellTable", "cell_table", "ball_intervals", "local_sectors", "local_
 #: Cell width and reach of the enclosure grid (cell edges are exact binary numbers).
 CELLS_PER_UNIT = 64
 REACH = 16
-_U = 2.0 ** -53
 #: Widening of CROWN's float64 bounds, relative to the neuron's IBP scale ``1 + |l| + |u|``.
 CROWN_PAD = 2.0 ** -26
 INTERVAL_BOUNDS = ("ibp", "crown")
@@ -174,8 +174,7 @@ def _abs(w):
 
 def _affine_box(w, b, mid: np.ndarray, rad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Outer box of {W h + b : |h - mid| <= rad} with float64 rounding margins."""
-    n = w.shape[1] + 2
-    gamma = n * _U / (1 - n * _U)
+    gamma = error_gamma(w.shape[1] + 2)
     aw = _abs(w)
     center = np.asarray(w @ mid).reshape(-1) + b
     spread = np.asarray(aw @ rad).reshape(-1)
@@ -185,12 +184,12 @@ def _affine_box(w, b, mid: np.ndarray, rad: np.ndarray) -> tuple[np.ndarray, np.
 
 def _row_norms(w) -> np.ndarray:
     sq = w.multiply(w).sum(axis=1) if sps.issparse(w) else np.sum(w * w, axis=1)
-    return np.sqrt(np.asarray(sq).reshape(-1)) * (1 + 4 * w.shape[1] * _U)
+    return np.sqrt(np.asarray(sq).reshape(-1)) * (1 + 4 * w.shape[1] * UNIT_ROUNDOFF)
 
 
 def _row_l1(w) -> np.ndarray:
     """‖W[i, :]‖₁ per row, rounded up (a sum of n non-negative terms errs by at most γ_n)."""
-    return np.asarray(_abs(w).sum(axis=1)).reshape(-1) * (1 + 4 * w.shape[1] * _U)
+    return np.asarray(_abs(w).sum(axis=1)).reshape(-1) * (1 + 4 * w.shape[1] * UNIT_ROUNDOFF)
 
 
 def _dual_rows(w, norm: str) -> np.ndarray:
@@ -218,7 +217,7 @@ def ball_intervals(net: Network, x: np.ndarray, eps: float, *, bounds: str = "ib
     _check_norm(norm)
     w0, b0 = net.weights[0], net.biases[0]
     lo, hi = _affine_box(w0, b0, np.asarray(x, dtype=np.float64), np.zeros(w0.shape[1]))
-    r = eps * _dual_rows(w0, norm) * (1 + 2 * _U)
+    r = eps * _dual_rows(w0, norm) * (1 + 2 * UNIT_ROUNDOFF)
     out = [(lo - r, hi + r)]
     for k in range(1, len(net.weights) - 1):
         l, u = out[-1]
@@ -303,10 +302,6 @@ def local_lipschitz(net: Network, x: np.ndarray, eps: float, *, solver: str = "a
 
 # -- pairwise local constants by interval products (no SDP) ----------------------------------------
 
-def _gamma(n: int) -> float:
-    return n * _U / (1 - n * _U)
-
-
 def _times_w(P: np.ndarray, w) -> np.ndarray:
     """``P @ W`` for rows P, a dense or scipy.sparse W."""
     return np.asarray((w.T @ P.T).T).reshape(P.shape[0], -1)
@@ -316,7 +311,7 @@ def _sector_times(alpha: np.ndarray, beta: np.ndarray, ul: np.ndarray, uu: np.nd
     """Outer interval of ``{s u : s in [alpha, beta], u in [ul, uu]}`` (elementwise, rounding-padded)."""
     prods = np.stack([alpha * ul, alpha * uu, beta * ul, beta * uu])
     lo, hi = prods.min(axis=0), prods.max(axis=0)
-    return lo - 2 * _U * np.abs(lo) - 2.0 ** -1022, hi + 2 * _U * np.abs(hi) + 2.0 ** -1022
+    return lo - 2 * UNIT_ROUNDOFF * np.abs(lo) - 2.0 ** -1022, hi + 2 * UNIT_ROUNDOFF * np.abs(hi) + 2.0 ** -1022
 
 
 class PairBounds:
@@ -355,7 +350,7 @@ class PairBounds:
         mid = 0.5 * (pl + pu)
         rad = np.nextafter(np.maximum(pu - mid, mid - pl), np.inf)
         center = _times_w(mid, w)
-        spread = _times_w(rad, aw) + _gamma(w.shape[0] + 2) * _times_w(np.abs(mid) + rad, aw) + 2.0 ** -1022
+        spread = _times_w(rad, aw) + error_gamma(w.shape[0] + 2) * _times_w(np.abs(mid) + rad, aw) + 2.0 ** -1022
         return center - spread, center + spread
 
     def _enumerated(self, pl: np.ndarray, pu: np.ndarray) -> float:
@@ -373,15 +368,15 @@ class PairBounds:
         aw = self.abs_weights[0]
         center = _times_w(mid[None, :], self.net.weights[0])[0]
         rad_part = _times_w(rad[None, :], aw)[0]
-        pad = (_gamma(self.w0.shape[0] + 2) * _times_w((np.abs(mid) + rad)[None, :], aw)[0]
-               + _gamma(4) * np.abs(center) + 2.0 ** -1022)
+        pad = (error_gamma(self.w0.shape[0] + 2) * _times_w((np.abs(mid) + rad)[None, :], aw)[0]
+               + error_gamma(4) * np.abs(center) + 2.0 ** -1022)
         if enum.size:
             we = self.w0[enum]
             bits = (np.arange(1 << enum.size)[:, None] >> np.arange(enum.size)[None, :]) & 1
             vals = np.where(bits == 1, pu[enum], pl[enum]) @ we
             vals += center
             # rounding of the vertex products (error bound of a sum of products)
-            pad = pad + _gamma(enum.size + 2) * (np.maximum(np.abs(pl[enum]), np.abs(pu[enum])) @ np.abs(we))
+            pad = pad + error_gamma(enum.size + 2) * (np.maximum(np.abs(pl[enum]), np.abs(pu[enum])) @ np.abs(we))
             np.abs(vals, out=vals)
             vals += pad
         else:
@@ -395,7 +390,7 @@ class PairBounds:
             return interval
         spec = _spectral_norm_up(rad[rest][:, None] * self.w0[rest])
         top = _norm_up(vals[int(np.argmax(np.einsum("ij,ij->i", vals, vals)))])
-        return min(interval, (top + spec * math.sqrt(rest.size) * (1 + 4 * _U)) * (1 + 4 * _U))
+        return min(interval, (top + spec * math.sqrt(rest.size) * (1 + 4 * UNIT_ROUNDOFF)) * (1 + 4 * UNIT_ROUNDOFF))
 
     def __call__(self, x: np.ndarray, eps: float, label: int, *, need: np.ndarray | None = None,
                  sectors=None) -> np.ndarray:
@@ -411,7 +406,7 @@ class PairBounds:
             raise ValueError(f"label must be an integer in 0..{K - 1}, got {label!r}")
         others = np.array([j for j in range(K) if j != label])
         rows = self.last[label][None, :] - self.last[others]
-        err = 2 * _U * np.abs(rows)  # one rounding per difference
+        err = 2 * UNIT_ROUNDOFF * np.abs(rows)  # one rounding per difference
         ul, uu = rows - err, rows + err
         out = np.zeros(K)
         if not self.net.activations:  # affine: the constant is ‖w_y - w_j‖ (rows padded outward)
@@ -440,28 +435,26 @@ def _spectral_norm_up(M: np.ndarray) -> float:
     (Demmel's backward error ``‖ΔA‖₂ <= γ_{k+1} tr(A) <= δ``; the product's error is at most
     ``γ_{n+2} ‖M‖_F²`` in norm), so ``‖M‖₂² <= c + γ_{n+2} ‖M‖_F²``.
     """
-    from .certify import cholesky_or_none, sqrt_up
-
     n, k = M.shape
     gram = M.T @ M
-    frob = float(np.sum(M * M)) * (1 + (M.size + 2) * _U)
+    frob = float(np.sum(M * M)) * (1 + (M.size + 2) * UNIT_ROUNDOFF)
     c = float(np.linalg.norm(M, 2)) ** 2 * (1 + 1e-7) + 1e-300
-    delta = _gamma(k + 1) * k * c * 1.01 + 4 * _U * c
+    delta = error_gamma(k + 1) * k * c * 1.01 + 4 * UNIT_ROUNDOFF * c
     a = -gram
     a[np.diag_indices(k)] += c - delta
     if cholesky_or_none(a) is None:
         return math.inf
-    return sqrt_up((c + _gamma(n + 2) * frob) * (1 + 4 * _U))
+    return sqrt_up((c + error_gamma(n + 2) * frob) * (1 + 4 * UNIT_ROUNDOFF))
 
 
 def _norm_up(v: np.ndarray) -> float:
     """‖v‖₂ rounded up (relative error of the float64 sum and square root bounded)."""
-    return float(np.sqrt(np.dot(v, v)) * (1 + (v.size + 4) * 2 * _U))
+    return float(np.sqrt(np.dot(v, v)) * (1 + (v.size + 4) * 2 * UNIT_ROUNDOFF))
 
 
 def _l1_up(v: np.ndarray) -> float:
     """‖v‖₁ rounded up (a float64 sum of n non-negative terms errs by at most γ_n)."""
-    return float(np.sum(np.abs(v)) * (1 + (v.size + 4) * 2 * _U))
+    return float(np.sum(np.abs(v)) * (1 + (v.size + 4) * 2 * UNIT_ROUNDOFF))
 
 
 def local_pair_lipschitz(net: Network, x: np.ndarray, eps: float, label: int, *, bounds: str = "ibp",

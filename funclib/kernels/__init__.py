@@ -35,8 +35,8 @@ _LAZY = {
 }
 
 #: Sources whose text is part of every kernel's cache key.
-_KEY_SOURCES = ("codegen.py", "printer.py", "limits.py", "asymptotes.py", "mathlib/vecmath.py", "mathlib/libm.py",
-                "mathlib/intrinsics.py", "mathlib/coefficients.py", "reduce.py")
+_KEY_SOURCES = ("codegen.py", "module_header.py", "printer.py", "limits.py", "asymptotes.py", "mathlib/vecmath.py",
+                "mathlib/libm.py", "mathlib/intrinsics.py", "mathlib/coefficients.py", "reduce.py")
 
 
 @lru_cache(maxsize=1)

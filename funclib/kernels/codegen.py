@@ -29,6 +29,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import sympy as sp
@@ -39,9 +40,11 @@ from ..mittag_leffler import eliminate, mittag_leffler
 from ..mpeval import mp_evaluate
 from .asymptotes import asymptote_threshold, fit_asymptote
 from .limits import Limit, limit_at_infinity, saturation_threshold
+from .module_header import module_header
 from .printer import KernelError, Printer, rewrite_for_kernel, simplify_rational
 
-__all__ = ["KernelSpec", "FORMAT_VERSION", "OUTPUT_NAMES", "asymptotic_branch", "generate_source", "symbolic_outputs"]
+__all__ = ["KernelSpec", "FORMAT_VERSION", "OUTPUT_NAMES", "asymptotic_branch", "generate_source", "printed_kernel",
+           "PrintedKernel", "symbolic_outputs"]
 
 #: Bump when the generated code changes meaning (part of every cache key).
 FORMAT_VERSION = 7
@@ -50,6 +53,10 @@ OUTPUT_NAMES = ("value", "derivative", "grad_params")
 BLOCK = 8192
 #: Elements per parameter-gradient block (the unit of the deterministic reduction).
 GRAD_BLOCK = 1024
+#: The generated CPU module's imports.
+_IMPORTS = ("import math", "", "import numpy as np", "from numba import njit, prange", "",
+            "from funclib.kernels.mathlib import libm as lm", "from funclib.kernels.mathlib import vecmath as vm",
+            "from funclib.kernels.reduce import lane_sum")
 
 
 @dataclass(frozen=True)
@@ -323,62 +330,39 @@ def _fitted_law(e: sp.Expr, x: sp.Symbol, direction: int):
         return None
 
 
-def docstring_lines(spec: KernelSpec, sym: SymbolicOutputs, what: str, detail: str) -> list[str]:
-    """The generated module's docstring: the entry, the formula and every output."""
-    src = [f'"""funclib generated {what} (do not edit; regenerated when anything it depends on changes).', "",
-           f"name: {spec.name}   variant: {spec.variant}   dtype: {spec.dtype}   {detail}",
-           f"f({spec.variable}) = {to_formula(spec.expr)}"]
-    src += [f"{n}: {to_formula(e)}" for n, e in zip(sym.names, sym.exprs)]
-    src += [f"convention: {note}" for note in sym.conventions_applied]
-    return src + ['"""']
+class PrintedKernel(NamedTuple):
+    """A kernel's printed body and the argument lists every generator writes around it."""
+
+    sym: SymbolicOutputs
+    printer: Printer
+    body: list[str]  # statements computing o0, o1, ... from xi and p_<name>
+    n_el: int  # element outputs (arrays y0, y1, ...)
+    n_w: int  # parameter-gradient outputs (after the element outputs)
+    pargs: str  # ", p_a, p_b": the parameter arguments
+    ys: str  # ", y0, y1": the output-array arguments
+    store: list[str]  # y{k}[i] = o{k}
+
+    def point(self, decorator: str) -> list[str]:
+        """The function ``point(xi, *params)`` returning all outputs of one input."""
+        outs = ", ".join(f"o{k}" for k in range(self.n_el + self.n_w))
+        return [decorator, f"def point(xi{self.pargs}):", *indent_lines(self.body, 4), f"    return ({outs},)", ""]
 
 
-def _literal_float(value) -> str:
-    """A float as Python source that evaluates to it, NaN and infinities included."""
-    if value is None:
-        return "None"
-    value = float(value)
-    return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+def printed_kernel(spec: KernelSpec) -> PrintedKernel:
+    """The symbolic outputs of ``spec`` printed as a kernel body, and its argument lists.
 
+    The one start of every generator (CPU and CUDA): the input is named ``xi`` and the
+    parameters ``p_<name>``, then :func:`kernel_body` prints the outputs.
 
-def _literal_floats(values) -> str:
-    return "(" + "".join(f"{_literal_float(v)}, " for v in values) + ")"
-
-
-def metadata_lines(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> list[str]:
-    """Module constants describing the kernel (read by the Kernel wrappers and by users)."""
-    searched = [f"REWRITES = {sym.rewrites!r}  # [output, max ULP/kappa on the search sample before, after, "
-                "form kept, candidates tried, budget exhausted]"] if spec.rewrite_search else []
-    return [
-        f"NAME = {spec.name!r}",
-        f"VARIANT = {spec.variant!r}",
-        f"DTYPE = {spec.dtype!r}",
-        f"ACCURACY = {spec.accuracy!r}",
-        f"OUTPUTS = {spec.outputs!r}",
-        f"ELEMENT_OUTPUTS = {spec.element_outputs!r}",
-        f"PARAMS = {spec.params!r}",
-        f"DEFAULTS = {_literal_floats(spec.defaults)}",
-        f"WRT = {spec.wrt!r}",
-        f"BAKED = ({''.join(f'({n!r}, {_literal_float(v)}), ' for n, v in spec.baked)})",
-        f"EXPRESSIONS = {dict(zip(sym.names, [to_formula(e) for e in sym.exprs]))!r}",
-        f"LIMITS = {[[_describe(a), _describe(b)] for a, b in sym.limits]!r}",
-        f"CONVENTIONS = {sym.conventions_applied!r}",
-        f"SATURATION = {printer.thresholds!r}  # [output, direction, |x| beyond which the limit is returned, needs default params]",
-        f"ASYMPTOTES = {printer.asymptotes!r}  # [output, direction, |x| beyond which the law is returned, law]",
-        *searched,
-    ]
-
-
-def generate_source(spec: KernelSpec) -> str:
-    """The text of the kernel module for ``spec``."""
-    for out in spec.outputs:
-        if out not in OUTPUT_NAMES:
-            raise KernelError(f"unknown output {out!r} (choose from {', '.join(OUTPUT_NAMES)})")
+    Raises
+    ------
+    KernelError
+        ``grad_params`` requested without parameters to differentiate.
+    """
     if "grad_params" in spec.outputs and not spec.wrt:
         raise KernelError(f"{spec.name}: output 'grad_params' needs parameters to differentiate (wrt=...)")
     sym = symbolic_outputs(spec)
-    x = make_symbol(spec.variable)
-    names = {x: "xi"}
+    names = {make_symbol(spec.variable): "xi"}
     for p in spec.params:
         names[make_symbol(p)] = f"p_{p}"
     for temp, _ in sym.replacements:
@@ -386,43 +370,29 @@ def generate_source(spec: KernelSpec) -> str:
     printer = Printer(spec.dtype, spec.accuracy, names)
     body = kernel_body(spec, sym, printer)
     n_el = len(spec.element_outputs)
-    n_w = len(sym.names) - n_el
-    pargs = "".join(f", p_{p}" for p in spec.params)
-    ys = "".join(f", y{k}" for k in range(n_el))
-    outs = ", ".join(f"o{k}" for k in range(len(sym.names)))
-    store = [f"y{k}[i] = o{k}" for k in range(n_el)]
+    return PrintedKernel(sym, printer, body, n_el, len(sym.names) - n_el, "".join(f", p_{p}" for p in spec.params),
+                         "".join(f", y{k}" for k in range(n_el)), [f"y{k}[i] = o{k}" for k in range(n_el)])
+
+
+def generate_source(spec: KernelSpec) -> str:
+    """The text of the kernel module for ``spec``."""
+    for out in spec.outputs:
+        if out not in OUTPUT_NAMES:
+            raise KernelError(f"unknown output {out!r} (choose from {', '.join(OUTPUT_NAMES)})")
+    kernel = printed_kernel(spec)
+    sym, printer, body, n_el, n_w, pargs, ys, store = kernel
 
     def loop(indent: int) -> list[str]:
         return indent_lines(["xi = x[i]", *body, *store], indent)
 
-    src = docstring_lines(spec, sym, "kernel", f"accuracy: {spec.accuracy}")
+    src = module_header(spec, sym, printer, what="kernel", detail=f"accuracy: {spec.accuracy}", imports=_IMPORTS,
+                        key=spec.key(), identity=[f"FORMAT = {FORMAT_VERSION}"],
+                        target=[f"BLOCK = {BLOCK}", f"GRAD_BLOCK = {GRAD_BLOCK}"])
     src += [
-        "import math",
-        "",
-        "import numpy as np",
-        "from numba import njit, prange",
-        "",
-        "from funclib.kernels.mathlib import libm as lm",
-        "from funclib.kernels.mathlib import vecmath as vm",
-        "from funclib.kernels.reduce import lane_sum",
-        "",
-        f"T = np.{spec.dtype}",
-        f"KEY = {spec.key()!r}",
-        f"FORMAT = {FORMAT_VERSION}",
-        *metadata_lines(spec, sym, printer),
-        f"BLOCK = {BLOCK}",
-        f"GRAD_BLOCK = {GRAD_BLOCK}",
-        "",
-        *printer.constant_lines(),
-        "",
         '_JIT = dict(cache=True, error_model="numpy", nogil=True)',
         "",
         "",
-        "@njit(**_JIT)",
-        f"def point(xi{pargs}):",
-        *indent_lines(body, 4),
-        f"    return ({outs},)",
-        "",
+        *kernel.point("@njit(**_JIT)"),
     ]
     if n_el:
         src += [
@@ -483,9 +453,3 @@ def generate_source(spec: KernelSpec) -> str:
         ]
     return "\n".join(src) + "\n"
 
-
-def _describe(lim: Limit | None) -> str | None:
-    if lim is None:
-        return None
-    text = to_formula(lim.value) if isinstance(lim.value, sp.Basic) else str(lim.value)
-    return text + (" (at the default parameters)" if lim.guarded else "")

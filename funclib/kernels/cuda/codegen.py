@@ -33,9 +33,8 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from ...formula import make_symbol
-from ..codegen import KernelSpec, docstring_lines, indent_lines, kernel_body, metadata_lines, symbolic_outputs
-from ..printer import KernelError, Printer
+from ..codegen import KernelSpec, indent_lines, printed_kernel
+from ..module_header import module_header
 
 __all__ = ["CUDA_FORMAT_VERSION", "cuda_key", "generate_cuda_source", "launch_constants"]
 
@@ -43,6 +42,9 @@ __all__ = ["CUDA_FORMAT_VERSION", "cuda_key", "generate_cuda_source", "launch_co
 CUDA_FORMAT_VERSION = 1
 
 _SOURCES = ("codegen.py", "devmath.py")
+#: The generated CUDA module's imports (the printer's ``vm``/``lm`` prefixes are devmath too).
+_IMPORTS = ("import numpy as np", "from numba import cuda", "", "from funclib.kernels.cuda import devmath as math", "",
+            "vm = math", "lm = math")
 
 
 def launch_constants(simulator: bool) -> dict[str, int]:
@@ -73,57 +75,22 @@ def cuda_key(spec: KernelSpec, simulator: bool) -> str:
 
 def generate_cuda_source(spec: KernelSpec, simulator: bool) -> str:
     """The text of the CUDA kernel module for ``spec``."""
-    if "grad_params" in spec.outputs and not spec.wrt:
-        raise KernelError(f"{spec.name}: output 'grad_params' needs parameters to differentiate (wrt=...)")
-    sym = symbolic_outputs(spec)
-    names = {make_symbol(spec.variable): "xi"}
-    for p in spec.params:
-        names[make_symbol(p)] = f"p_{p}"
-    for temp, _ in sym.replacements:
-        names[temp] = str(temp)
-    printer = Printer(spec.dtype, spec.accuracy, names)
-    body = kernel_body(spec, sym, printer)
+    kernel = printed_kernel(spec)
+    sym, printer, body, n_el, n_w, pargs, ys, store = kernel
     zero = printer.const(0.0)
-    n_el = len(spec.element_outputs)
-    n_w = len(sym.names) - n_el
     consts = launch_constants(simulator)
-    pargs = "".join(f", p_{p}" for p in spec.params)
-    ys = "".join(f", y{k}" for k in range(n_el))
-    outs = ", ".join(f"o{k}" for k in range(len(sym.names)))
-    store = [f"y{k}[i] = o{k}" for k in range(n_el)]
-    key = cuda_key(spec, simulator)
 
-    src = docstring_lines(spec, sym, "CUDA kernel", f"target: cuda{' (simulator)' if simulator else ''}")
+    identity = [f"CPU_KEY = {spec.key()!r}", "TARGET = 'cuda'", f"SIMULATOR = {bool(simulator)!r}"]
+    shapes = [f"GRAD_TPB = {consts['GRAD_TPB']}", f"GRAD_ITEMS = {consts['GRAD_ITEMS']}",
+              "GRAD_CHUNK = GRAD_TPB * GRAD_ITEMS", f"NW = {max(n_w, 1)}"]
+    detail = f"target: cuda{' (simulator)' if simulator else ''}"
+    src = module_header(spec, sym, printer, what="CUDA kernel", detail=detail, imports=_IMPORTS,
+                        key=cuda_key(spec, simulator), identity=identity, target=shapes)
     src += [
-        "import numpy as np",
-        "from numba import cuda",
-        "",
-        "from funclib.kernels.cuda import devmath as math",
-        "",
-        "vm = math",
-        "lm = math",
-        "",
-        f"T = np.{spec.dtype}",
-        f"KEY = {key!r}",
-        f"CPU_KEY = {spec.key()!r}",
-        "TARGET = 'cuda'",
-        f"SIMULATOR = {bool(simulator)!r}",
-        *metadata_lines(spec, sym, printer),
-        f"GRAD_TPB = {consts['GRAD_TPB']}",
-        f"GRAD_ITEMS = {consts['GRAD_ITEMS']}",
-        "GRAD_CHUNK = GRAD_TPB * GRAD_ITEMS",
-        f"NW = {max(n_w, 1)}",
-        "",
-        *printer.constant_lines(),
-        "",
         f"_CACHE = {not simulator!r}",
         "",
         "",
-        "@cuda.jit(device=True)",
-        f"def point(xi{pargs}):",
-        *indent_lines(body, 4),
-        f"    return ({outs},)",
-        "",
+        *kernel.point("@cuda.jit(device=True)"),
     ]
     if n_el:
         src += [
