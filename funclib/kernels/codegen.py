@@ -300,6 +300,11 @@ def kernel_body(spec: KernelSpec, sym: SymbolicOutputs, printer: Printer) -> lis
                 thresholds.append([sym.names[k], direction, t, bool(has_params)])
                 if has_params and not lim.guarded:
                     lines.append(f"o{k} = {value} if {test} else o{k}")
+                if has_params:
+                    # the guard holds the parameters at their defaults: return the limit there
+                    # rounded once, not the parameter formula evaluated in the kernel's dtype
+                    # (tbs_relu_l' -> tanh(a) printed as sigmoid(-2a)**3*(...) is 2.4 ULP off in float32)
+                    value = printer.const(at_defaults)
                 lines.append(f"o{k} = {value} if {cond} else o{k}")
                 continue
             cond = test if not (lim.guarded and guard) else f"({test}) & {guard}"
