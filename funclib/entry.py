@@ -484,7 +484,7 @@ class Entry:
         ``arb`` ball arithmetic at increasing precision until it rounds to one float64
         (:func:`funclib.oracle.reference_value`; mpmath at ``dps`` digits for the few
         functions the interval engine lacks). NaN maps to NaN; ±inf maps to the limit of the
-        expression (:func:`funclib.properties.limit_at`). Where the oracle cannot decide the
+        expression (:func:`funclib.limits.limit_at`). Where the oracle cannot decide the
         value it raises :class:`funclib.oracle.Undecided`, unless a list ``undecided`` is given:
         then such points are NaN in the result and appended to that list.
         """
@@ -508,7 +508,7 @@ class Entry:
                 flat_out[k] = math.nan
             elif math.isinf(t):
                 if t not in limits:
-                    from .properties import limit_at
+                    from .limits import limit_at
 
                     limits[t] = limit_at(expr, self.symbol, t)
                 flat_out[k] = limits[t]

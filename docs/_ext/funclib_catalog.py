@@ -365,13 +365,13 @@ def _properties_table(props, link: str) -> str:
 
 
 def _claims_table(entry, props) -> str:
-    from funclib.properties import _to_json, claim_status
+    from funclib.properties import claim_status, value_to_json
 
     status = claim_status(entry, props)
     rows = []
     for name, (state, why) in status.items():
         claimed = entry.claims[name]
-        rows.append([name.replace("_", " "), esc(fmt_value(_to_json(claimed)) if not hasattr(claimed, "lo") else claimed),
+        rows.append([name.replace("_", " "), esc(fmt_value(value_to_json(claimed)) if not hasattr(claimed, "lo") else claimed),
                      f"**{state}**", esc(why)])
     return md_table(["claim (hand-stated)", "stated", "status", "derived"], rows)
 

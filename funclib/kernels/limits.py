@@ -6,7 +6,7 @@ therefore selects the limit when the input is infinite. Three cases:
 
 * the output does not involve a parameter: the limit is estimated from mpmath values at
   ``±1e8 ... ±1e64`` (agreement to 1e-12, or magnitude above 1e40 for ±inf) — the method of
-  :func:`funclib.properties.limit_at`'s fallback, cheap enough for every kernel;
+  :func:`funclib.limits.limit_at`'s fallback, cheap enough for every kernel;
 * it involves one or two parameters: ``sympy.limit`` with the parameters as symbols carrying
   the sign their ranges imply (at most two seconds, main thread only: the timeout is a
   signal), giving an expression in the parameters;
@@ -26,8 +26,8 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 from ..calculus import stabilize
 from ..formula import exact_decimal
+from ..limits import far_branches
 from ..periodicity import periodicity_of
-from ..properties import far_branches
 from ..timelimit import TimeLimitExceeded, time_limit
 from ..special import erfc as stable_erfc
 from ..special import sigmoid, softplus
