@@ -426,16 +426,20 @@ def print_quotient(p: QuotientPrinter, e: sp.Mul, keep: Callable[[sp.Basic], boo
             den.append(d)
             recips.append(f"({p.const(1.0)} / {d})")
     sign = "-" if negative else ""
-    if coeff != 1:
-        num.insert(0, p.const(coeff))
+    if not den:
+        if coeff != 1:
+            num.insert(0, p.const(coeff))
+        return f"({sign}{' * '.join(num) if num else p.const(1.0)})"
+    # the coefficient multiplies the quotient, not the numerator: c*n can lose a subnormal n's
+    # bits (asinh(x)/24 is 0 at x = 2.5e-323) or overflow where n/d is of the function's scale
+    scale = f"{p.const(coeff)} * " if coeff != 1 else ""
     text = " * ".join(num) if num else p.const(1.0)
-    if den and powered:
+    if powered:
         prod = p.hoist_text("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
         safe = f"({text} * " + " * ".join(recips) + ")"
-        return f"({sign}{p.select(p.finite(prod), f'({text} / {prod})', safe)})"
-    if den:
-        text = f"{text} / " + ("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
-    return f"({sign}{text})"
+        return f"({sign}{scale}{p.select(p.finite(prod), f'({text} / {prod})', safe)})"
+    quotient = f"{text} / " + ("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
+    return f"({sign}{scale}({quotient}))" if scale else f"({sign}{quotient})"
 
 
 class ErfcScaled(sp.Function):
