@@ -20,6 +20,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from . import buffers
 from .printer import KernelError
 from .reduce import tree_sum
 
@@ -250,7 +251,7 @@ class Kernel:
                     raise KernelError(f"out for grad_params must be a {self.dtype} array of shape ({len(self.wrt)},)")
                 continue
             if arr is None:
-                arr = np.empty(xa.shape, self.np_dtype, order="F" if mode == "F" else "C")
+                arr = buffers.empty(xa.shape, self.np_dtype, order="F" if mode == "F" else "C")
             elif not isinstance(arr, np.ndarray) or arr.shape != xa.shape or arr.dtype != self.np_dtype:
                 raise KernelError(f"out for {name} must be a {self.dtype} array of shape {xa.shape}")
             arrays.append(arr)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from .. import buffers
+
 __all__ = ["Rows", "as_rows", "check_scalar", "use_parallel", "PARALLEL_MIN_ELEMENTS", "DTYPES"]
 
 #: Number of elements from which the multi-threaded (``prange``) driver is used.
@@ -54,8 +56,9 @@ class Rows:
         return use_parallel(self.rows, self.n)
 
     def empty(self) -> np.ndarray:
-        """A fresh ``(rows, n)`` output array."""
-        return np.empty(self.x.shape, dtype=self.x.dtype)
+        """A fresh ``(rows, n)`` output array (large ones reuse dropped outputs' memory:
+        :mod:`funclib.kernels.buffers`)."""
+        return buffers.empty(self.x.shape, self.x.dtype)
 
     def companion(self, arr, what: str) -> np.ndarray:
         """Lay out a tangent/cotangent/output array of the input's shape like ``x``."""
