@@ -38,6 +38,7 @@ import numpy as np
 import scipy.special as sc
 
 import funclib
+from hostinfo import cpu_model, llvm_cpu_name  # benchmarks/ is on sys.path when a script runs
 
 FUNCTIONS = ["gelu", "silu", "mish", "golu", "softplus", "elu", "pau", "xgelu", "relu", "leaky_relu", "hard_tanh"]
 TRANSCENDENTAL = {"gelu", "silu", "mish", "golu", "softplus", "elu", "pau", "xgelu"}
@@ -45,13 +46,21 @@ PIECEWISE_LINEAR = {"relu", "leaky_relu", "hard_tanh"}
 RESULTS = Path(__file__).with_name("results") / "elementwise.json"
 
 
-def best_time(func, repeat: int) -> float:
+#: Per-call times of every timed function, by label (the spread the results record).
+SPREADS: dict[str, list[float]] = {}
+
+
+def best_time(func, repeat: int, label: str | None = None) -> float:
+    """The best of ``repeat`` calls after a warm-up call; every call's time is kept under
+    ``label`` in :data:`SPREADS` (max/min is the spread the results report)."""
     func()  # warm-up (compilation, page faults)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         func()
         times.append(time.perf_counter() - t)
+    if label is not None:
+        SPREADS[label] = times
     return min(times)
 
 
@@ -324,7 +333,8 @@ def run(size: int, repeat: int, names: list[str]) -> dict:
             "numpy": np.__version__,
             "numba": numba.__version__,
             "torch": torch.__version__,
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
+            "llvm_cpu": llvm_cpu_name(),
             "cores": os.cpu_count(),
             "threads": threads,
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
@@ -345,8 +355,10 @@ def run(size: int, repeat: int, names: list[str]) -> dict:
             outputs = ("value", "derivative", "grad_params") if name == "pau" else ("value", "derivative")
             fast = entry.kernel(dtype=dtype, outputs=outputs)
             libm = entry.kernel(dtype=dtype, outputs=outputs, accuracy="libm")
-            row = {"funclib": best_time(lambda: fast(x), repeat), "libm": best_time(lambda: libm(x), repeat)}
-            row["torch"] = best_time(torch_fwd_bwd(name, entry, torch, x), repeat)
+            key = f"{name}/{dtype}"
+            row = {"funclib": best_time(lambda: fast(x), repeat, f"{key}/funclib"),
+                   "libm": best_time(lambda: libm(x), repeat, f"{key}/libm")}
+            row["torch"] = best_time(torch_fwd_bwd(name, entry, torch, x), repeat, f"{key}/torch")
             slow = max(1, repeat // 2)
             lam = lambdified(entry)
             row["lambdify"] = best_time(lambda: lam(x), slow)
@@ -355,8 +367,10 @@ def run(size: int, repeat: int, names: list[str]) -> dict:
             row["copy"] = t_copy
             ratios = {k: v / row["funclib"] for k, v in row.items() if k != "funclib"}
             ratios["fraction_of_copy_bandwidth"] = t_copy / row["funclib"]
-            results["functions"][f"{name}/{dtype}"] = {"seconds": row, "ratios": ratios}
-            print(f"{name:<11} {dtype}  funclib {row['funclib'] * 1e3:8.1f} ms  "
+            spread = {k: max(SPREADS[f"{key}/{k}"]) / min(SPREADS[f"{key}/{k}"]) for k in ("funclib", "libm", "torch")}
+            results["functions"][key] = {"seconds": row, "ratios": ratios, "spread_max_over_min": spread,
+                                         "times": {k: SPREADS[f"{key}/{k}"] for k in spread}}
+            print(f"{name:<11} {dtype}  funclib {row['funclib'] * 1e3:8.1f} ms (spread {spread['funclib']:.2f})  "
                   + "  ".join(f"{k} x{r:6.2f}" for k, r in ratios.items() if k != "copy"), flush=True)
     summary = {}
     for dtype in ("float32", "float64"):
@@ -376,7 +390,7 @@ def run(size: int, repeat: int, names: list[str]) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10**7)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--only", help="comma-separated subset of " + ",".join(FUNCTIONS))
     parser.add_argument("--no-compile-times", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS)

@@ -15,3 +15,11 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def llvm_cpu_name() -> str:
+    """The CPU name LLVM (and so Numba) compiles for: ``rocketlake``, ``znver4``... which
+    decides the vector width the kernels are built at."""
+    import llvmlite.binding as llvm
+
+    return llvm.get_host_cpu_name()

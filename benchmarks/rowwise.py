@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import torch
 
 import entmax
 from funclib.kernels import rowwise as rw
+from hostinfo import cpu_model, llvm_cpu_name  # benchmarks/ is on sys.path when a script runs
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rowwise.json"
 
@@ -42,15 +42,28 @@ RESULTS = Path(__file__).resolve().parent / "results" / "rowwise.json"
 TARGETS = {"softmax": 1.0, "log_softmax": 1.0, "sparsemax": 10.0, "entmax15": 5.0, "entmax_bisect": 5.0}
 
 
+#: max/min of the per-call times of the last :func:`best_time` call (the spread recorded).
+LAST_SPREAD: list[float] = [1.0]
+
+
 def best_time(fn, repeat: int) -> float:
-    """Best wall time of ``repeat`` calls (one warm-up call first)."""
+    """Best wall time of ``repeat`` calls (one warm-up call first); the spread (max/min of the
+    ``repeat`` calls) is left in :data:`LAST_SPREAD`."""
     fn()
-    best = float("inf")
+    times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    LAST_SPREAD[0] = max(times) / min(times)
+    return min(times)
+
+
+def timed(fn, repeat: int, spreads: dict, key: str) -> float:
+    """:func:`best_time`, recording the spread under ``key``."""
+    t = best_time(fn, repeat)
+    spreads[key] = LAST_SPREAD[0]
+    return t
 
 
 def torch_vjp(fn, x: np.ndarray, u: np.ndarray):
@@ -69,12 +82,16 @@ def bench_size(n: int, total: int, repeat: int, slow_repeat: int) -> list[dict]:
     xt = torch.from_numpy(x)
     out = []
 
+    spreads: dict = {}
+
     def record(name, kind, baseline_name, t_base, variants):
         rec = {"map": name, "kind": kind, "n": n, "rows": rows, "baseline": baseline_name, "baseline_s": t_base,
-               "funclib_s": variants}
+               "funclib_s": variants, "spread_max_over_min": dict(spreads)}
+        spreads.clear()
         rec["ratio"] = {k: t_base / v for k, v in variants.items()}
         out.append(rec)
-        ratios = "  ".join(f"{k} {t * 1e3:8.2f} ms ({t_base / t:6.2f}x)" for k, t in variants.items())
+        ratios = "  ".join(f"{k} {t * 1e3:8.2f} ms ({t_base / t:6.2f}x, spread {rec['spread_max_over_min'].get(k, 1):.2f})"
+                           for k, t in variants.items())
         print(f"n={n:6d} {name:14s} {kind:5s} {baseline_name:22s} {t_base * 1e3:9.2f} ms | {ratios}", flush=True)
 
     # softmax and log-softmax: three algorithms each.
@@ -82,12 +99,13 @@ def bench_size(n: int, total: int, repeat: int, slow_repeat: int) -> list[dict]:
         ("softmax", rw.softmax, lambda t: torch.softmax(t, -1), rw.softmax_vjp),
         ("log_softmax", rw.log_softmax, lambda t: torch.log_softmax(t, -1), rw.log_softmax_vjp),
     ):
-        t_base = best_time(lambda: f_torch(xt), repeat)
-        variants = {a: best_time(lambda a=a: f_ours(x, algorithm=a), repeat) for a in rw.SOFTMAX_ALGORITHMS}
+        t_base = timed(lambda: f_torch(xt), repeat, spreads, "baseline")
+        variants = {a: timed(lambda a=a: f_ours(x, algorithm=a), repeat, spreads, a) for a in rw.SOFTMAX_ALGORITHMS}
         record(name, "value", f"torch.{name}", t_base, variants)
         y = f_ours(x)
-        t_base = best_time(torch_vjp(f_torch, x, u), repeat)
-        record(name, "vjp", f"torch.{name} backward", t_base, {"closed_form": best_time(lambda: f_vjp(x, u, y=y), repeat)})
+        t_base = timed(torch_vjp(f_torch, x, u), repeat, spreads, "baseline")
+        record(name, "vjp", f"torch.{name} backward", t_base,
+               {"closed_form": timed(lambda: f_vjp(x, u, y=y), repeat, spreads, "closed_form")})
 
     # sparse maps against the entmax package.
     for name, f_ours, f_pkg, f_vjp in (
@@ -96,12 +114,12 @@ def bench_size(n: int, total: int, repeat: int, slow_repeat: int) -> list[dict]:
         ("entmax_bisect", lambda a: rw.entmax_bisect(a, 1.5), lambda t: entmax.entmax_bisect(t, 1.5, -1),
          lambda a, g, y: rw.entmax_bisect_vjp(a, 1.5, g, y=y)),
     ):
-        t_base = best_time(lambda: f_pkg(xt), slow_repeat)
-        t_ours = best_time(lambda: f_ours(x), repeat)
+        t_base = timed(lambda: f_pkg(xt), slow_repeat, spreads, "baseline")
+        t_ours = timed(lambda: f_ours(x), repeat, spreads, "funclib")
         record(name, "value", f"entmax.{name}", t_base, {"funclib": t_ours})
         y = f_ours(x)
-        t_base = best_time(torch_vjp(f_pkg, x, u), slow_repeat)
-        t_ours = best_time(lambda: f_vjp(x, u, y=y), repeat)
+        t_base = timed(torch_vjp(f_pkg, x, u), slow_repeat, spreads, "baseline")
+        t_ours = timed(lambda: f_vjp(x, u, y=y), repeat, spreads, "funclib")
         record(name, "vjp", f"entmax.{name} backward", t_base, {"funclib": t_ours})
     return out
 
@@ -121,7 +139,7 @@ def summary(results: list[dict]) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--slow-repeat", type=int, default=2, help="repeats of the entmax package's calls")
     ap.add_argument("--sizes", default="256,1024,4096,32768")
     ap.add_argument("--total-log2", type=int, default=22)
@@ -148,7 +166,7 @@ def main(argv=None) -> int:
         "total_values": total,
         "dtype": "float32",
         "threads": threads,
-        "machine": {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "machine": {"cpu": cpu_model(), "llvm_cpu": llvm_cpu_name(), "cpu_count": os.cpu_count(),
                     "load_average_start": load0, "load_average_end": load1},
         "versions": {"numpy": np.__version__, "numba": numba.__version__, "torch": torch.__version__,
                      "entmax": getattr(entmax, "__version__", "unknown")},

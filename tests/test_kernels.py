@@ -500,3 +500,36 @@ def test_tour_section(capsys):
     tour()
     out = capsys.readouterr().out
     assert "gelu" in out and "ULP" in out and "faster than NumPy" in out
+
+
+_WIDE_CHECK = """
+import numpy as np, funclib
+k = funclib.get("silu").kernel(dtype="float32")
+x = np.linspace(-30, 30, 4097, dtype=np.float32)
+y, dy = k(x)
+np.save("{out}", np.stack([y, dy]))
+print(sum(line.count("zmm") for line in k.inspect_asm().splitlines() if "ps" in line))
+"""
+
+
+@pytest.mark.slow
+def test_wide_vectors_are_an_opt_in_with_identical_results(tmp_path):
+    from funclib.kernels.mathlib.intrinsics import wide_vector_features
+
+    features = wide_vector_features()
+    if features is None:
+        pytest.skip("the host has no AVX-512")
+    import subprocess
+    import sys
+
+    runs = {}
+    for label, extra in (("default", {}), ("wide", {"NUMBA_CPU_FEATURES": features})):
+        env = {**os.environ, "FUNCLIB_CACHE_DIR": str(tmp_path / label), "NUMBA_CACHE_DIR": str(tmp_path / f"nb-{label}"),
+               **extra}
+        out = tmp_path / f"{label}.npy"
+        done = subprocess.run([sys.executable, "-c", _WIDE_CHECK.format(out=out)], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[label] = (int(done.stdout.split()[-1]), np.load(out))
+    assert runs["wide"][0] > 0  # packed float32 arithmetic on zmm registers
+    np.testing.assert_array_equal(runs["default"][1], runs["wide"][1])
