@@ -51,7 +51,7 @@ import numpy as np
 import scipy.sparse as sps
 
 from .activations import elementwise_kernels, slope_bound
-from .certify import VerificationError
+from .certify import UNIT_ROUNDOFF, VerificationError, error_gamma
 from .local import INTERVAL_BOUNDS, NORMS
 from .network import Network, NetworkError
 from .threads import blas_threads
@@ -59,7 +59,6 @@ from .threads import blas_threads
 __all__ = ["RobustnessResult", "robustness", "margin_error", "ROBUSTNESS_METHODS"]
 
 ROBUSTNESS_METHODS = ("global", "pairwise", "local", "crown")
-_U = 2.0 ** -53
 #: Relative error assumed for one activation evaluation (catalog kernels are accurate to a few
 #: ULP; this leaves a factor of 16 over that).
 ACTIVATION_ULPS = 64
@@ -190,15 +189,14 @@ def margin_error(net: Network, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     L = len(net.weights)
     for k, w in enumerate(net.weights):
         absw = abs(w)
-        n = w.shape[1] + 1
-        gamma = n * _U / (1 - n * _U)
+        gamma = error_gamma(w.shape[1] + 1)
         Z = np.asarray(w @ H.T).T + net.biases[k]
         err = np.asarray(absw @ err.T).T + gamma * (np.asarray(absw @ np.abs(H).T).T + np.abs(net.biases[k]))
         if k == L - 1:
             return Z, err
         act = net.activations[k]
         H = elementwise_kernels(act)[0](Z)
-        err = slope_bound(act).lipschitz * err + ACTIVATION_ULPS * _U * np.abs(H) + 2.0 ** -1022
+        err = slope_bound(act).lipschitz * err + ACTIVATION_ULPS * UNIT_ROUNDOFF * np.abs(H) + 2.0 ** -1022
     raise AssertionError("unreachable")
 
 
@@ -403,7 +401,7 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
     pred, diff, low = _margins(net, X_flat, labels)
     correct = pred == labels
     K = net.dims[-1]
-    bound = np.full((K, K), math.sqrt(2.0) * L * (1 + 4 * _U))  # every pair: ‖e_i - e_j‖ = √2 (rounded up)
+    bound = np.full((K, K), math.sqrt(2.0) * L * (1 + 4 * UNIT_ROUNDOFF))  # every pair: ‖e_i - e_j‖ = √2 (rounded up)
     pair_matrix = None
     if method in ("pairwise", "local"):
         pair_matrix = np.full((K, K), np.nan)
@@ -412,7 +410,7 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
             value = min(_solve(_pair_network(net, i, j), (i, j), solves, **opts), bound[i, j])
             bound[i, j] = bound[j, i] = pair_matrix[i, j] = pair_matrix[j, i] = value
     if norm == "linf":  # ‖δ‖₂ <= √n ‖δ‖∞: each ℓ2 constant times √n (rounded up) is an ℓ∞ one
-        bound = bound * (math.sqrt(net.dims[0]) * (1 + 4 * _U))
+        bound = bound * (math.sqrt(net.dims[0]) * (1 + 4 * UNIT_ROUNDOFF))
         notes.append(f"linf: the LipSDP constants times sqrt(n) = {math.sqrt(net.dims[0]):.6g} (ℓ2 to ℓ∞)")
     rows = np.arange(labels.size)
     if method == "local":
