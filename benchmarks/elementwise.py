@@ -31,14 +31,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import scipy.special as sc
 
 import funclib
-from hostinfo import cpu_model, llvm_cpu_name  # benchmarks/ is on sys.path when a script runs
+from hostinfo import call_times, cpu_model, llvm_cpu_name  # benchmarks/ is on sys.path when a script runs
 
 FUNCTIONS = ["gelu", "silu", "mish", "golu", "softplus", "elu", "pau", "xgelu", "relu", "leaky_relu", "hard_tanh"]
 TRANSCENDENTAL = {"gelu", "silu", "mish", "golu", "softplus", "elu", "pau", "xgelu"}
@@ -53,12 +52,7 @@ SPREADS: dict[str, list[float]] = {}
 def best_time(func, repeat: int, label: str | None = None) -> float:
     """The best of ``repeat`` calls after a warm-up call; every call's time is kept under
     ``label`` in :data:`SPREADS` (max/min is the spread the results report)."""
-    func()  # warm-up (compilation, page faults)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t)
+    times = call_times(func, repeat)
     if label is not None:
         SPREADS[label] = times
     return min(times)

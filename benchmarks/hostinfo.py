@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import time
 from pathlib import Path
 
 
@@ -23,3 +24,15 @@ def llvm_cpu_name() -> str:
     import llvmlite.binding as llvm
 
     return llvm.get_host_cpu_name()
+
+
+def call_times(fn, repeat: int) -> list[float]:
+    """Wall time of each of ``repeat`` calls of ``fn`` after one warm-up call (compilation,
+    page faults); min is the time reported, max/min the spread."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times

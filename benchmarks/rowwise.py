@@ -34,7 +34,7 @@ import torch
 
 import entmax
 from funclib.kernels import rowwise as rw
-from hostinfo import cpu_model, llvm_cpu_name  # benchmarks/ is on sys.path when a script runs
+from hostinfo import call_times, cpu_model, llvm_cpu_name  # benchmarks/ is on sys.path when a script runs
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rowwise.json"
 
@@ -42,28 +42,12 @@ RESULTS = Path(__file__).resolve().parent / "results" / "rowwise.json"
 TARGETS = {"softmax": 1.0, "log_softmax": 1.0, "sparsemax": 10.0, "entmax15": 5.0, "entmax_bisect": 5.0}
 
 
-#: max/min of the per-call times of the last :func:`best_time` call (the spread recorded).
-LAST_SPREAD: list[float] = [1.0]
-
-
-def best_time(fn, repeat: int) -> float:
-    """Best wall time of ``repeat`` calls (one warm-up call first); the spread (max/min of the
-    ``repeat`` calls) is left in :data:`LAST_SPREAD`."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    LAST_SPREAD[0] = max(times) / min(times)
-    return min(times)
-
-
 def timed(fn, repeat: int, spreads: dict, key: str) -> float:
-    """:func:`best_time`, recording the spread under ``key``."""
-    t = best_time(fn, repeat)
-    spreads[key] = LAST_SPREAD[0]
-    return t
+    """Best wall time of ``repeat`` calls after a warm-up; the spread (max/min) goes to
+    ``spreads[key]``."""
+    times = call_times(fn, repeat)
+    spreads[key] = max(times) / min(times)
+    return min(times)
 
 
 def torch_vjp(fn, x: np.ndarray, u: np.ndarray):
