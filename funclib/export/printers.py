@@ -80,6 +80,10 @@ class ExprPrinter:
         self.constants.add(text)
         return text
 
+    def scaled(self, coeff, text: str) -> str:
+        """``coeff * text`` (the kernels round the product once; the exported source stays plain)."""
+        return f"{self.const(coeff)} * {text}"
+
     def call(self, name: str, *args: str) -> str:
         fn = self.table.get(name)
         if fn is None:

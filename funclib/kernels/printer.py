@@ -13,6 +13,7 @@ Function calls go to :mod:`funclib.kernels.mathlib.vecmath` (``accuracy="fast"``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -209,6 +210,18 @@ class Printer:
         lo = round_to_dtype(sp.Float(c, 50) - sp.Float(hi, 50), self.dtype)
         return self.const(hi), self.const(lo)
 
+    def scaled(self, coeff: sp.Expr, text: str) -> str:
+        """``coeff * text`` for a positive numeric ``coeff``: rounded once
+        (``scale``, an FMA with ``coeff`` split in two) where the dtype cannot hold ``coeff``,
+        so the product loses nothing to the constant's rounding (half an ULP) and overflows
+        only where the true product does."""
+        hi = round_to_dtype(coeff, self.dtype)
+        lo = round_to_dtype(sp.N(coeff, 50) - sp.Float(hi, 50), self.dtype)
+        tiny = 2.0**-1022 if self.dtype == "float64" else 2.0**-126
+        if lo == 0 or not (tiny <= abs(lo) < math.inf) or not (0 < hi < math.inf):
+            return f"{self.const(coeff)} * {text}"
+        return f"{self.module}.scale_{self.suffix}({text}, {self.const(hi)}, {self.const(lo)})"
+
     def _math(self, e: sp.Function) -> str:
         name = _MATH[e.func]
         return f"{self.module}.{name}_{self.suffix}({self.expr(e.args[0])})"
@@ -226,7 +239,32 @@ class Printer:
         hi, lo = self._split_const(e.args[1])
         return f"{self.module}.{name}_{self.suffix}({self.expr(e.args[0])}, {hi}, {lo})"
 
+    def _affine_at_root(self, e: sp.Add) -> str | None:
+        """``c*u + b`` as ``c*(u - r)`` when its root :math:`r = -b/c` is a dtype number.
+
+        Next to the root :math:`cu + b` cancels (hard sigmoid :math:`x/6 + 1/2` near
+        :math:`x = -3`: millions of ULP); :math:`u - r` is exact there (Sterbenz) and every
+        other rounding is relative to the result, so :math:`c(u - r)` stays within about one
+        ULP plus the error of :math:`u`.
+        """
+        if len(e.args) != 2:
+            return None
+        b, term = (e.args[0], e.args[1]) if e.args[0].is_number else (e.args[1], e.args[0])
+        if not b.is_Rational or term.is_number:
+            return None
+        c, u = term.as_coeff_Mul()
+        if not c.is_Rational or abs(c) == 1 or c == 0:
+            return None
+        r = -b / c
+        if sp.Rational(round_to_dtype(r, self.dtype)) != r:
+            return None
+        shifted = f"({self.expr(u)} - {self.const(r)})" if r > 0 else f"({self.expr(u)} + {self.const(-r)})"
+        return f"({'-' if c < 0 else ''}{self.scaled(abs(c), shifted)})"
+
     def _add(self, e: sp.Add) -> str:
+        affine = self._affine_at_root(e)
+        if affine is not None:
+            return affine
         numeric = [a for a in e.args if a.is_number]
         rest = [a for a in e.args if not a.is_number]
         parts: list[str] = []
@@ -247,6 +285,11 @@ class Printer:
         return f"({text})"
 
     def _mul(self, e: sp.Mul) -> str:
+        coeff, rest = e.as_coeff_Mul()
+        if coeff != 1 and isinstance(rest, sp.Piecewise):
+            # c * Piecewise: c goes into every arm, where it merges with the arm's own
+            # coefficient (SELU's lambda * alpha * expm1(x)): one rounded product, not two
+            return self._piecewise(sp.Piecewise(*[(coeff * v, c) for v, c in rest.args], evaluate=False))
         return print_quotient(self, e, keep=_is_sech_power)  # cosh(u)**-k prints as sech powers
 
     def hoist_text(self, text: str) -> str:
@@ -375,6 +418,8 @@ class QuotientPrinter(Protocol):
 
     def finite(self, text: str) -> str: ...
 
+    def scaled(self, coeff: sp.Expr, text: str) -> str: ...
+
 
 def split_quotient(
     e: sp.Mul, keep: Callable[[sp.Basic], bool] = lambda factor: False,
@@ -427,19 +472,22 @@ def print_quotient(p: QuotientPrinter, e: sp.Mul, keep: Callable[[sp.Basic], boo
             recips.append(f"({p.const(1.0)} / {d})")
     sign = "-" if negative else ""
     if not den:
-        if coeff != 1:
-            num.insert(0, p.const(coeff))
-        return f"({sign}{' * '.join(num) if num else p.const(1.0)})"
+        if not num:
+            return f"({sign}{p.const(coeff)})"
+        text = " * ".join(num)
+        if coeff == 1:
+            return f"({sign}{text})"
+        return f"({sign}{p.scaled(coeff, text)})"
     # the coefficient multiplies the quotient, not the numerator: c*n can lose a subnormal n's
     # bits (asinh(x)/24 is 0 at x = 2.5e-323) or overflow where n/d is of the function's scale
-    scale = f"{p.const(coeff)} * " if coeff != 1 else ""
     text = " * ".join(num) if num else p.const(1.0)
     if powered:
         prod = p.hoist_text("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
         safe = f"({text} * " + " * ".join(recips) + ")"
-        return f"({sign}{scale}{p.select(p.finite(prod), f'({text} / {prod})', safe)})"
-    quotient = f"{text} / " + ("(" + " * ".join(den) + ")" if len(den) > 1 else den[0])
-    return f"({sign}{scale}({quotient}))" if scale else f"({sign}{quotient})"
+        quotient = p.select(p.finite(prod), f"({text} / {prod})", safe)
+    else:
+        quotient = f"({text} / " + ("(" + " * ".join(den) + ")" if len(den) > 1 else den[0]) + ")"
+    return f"({sign}{p.scaled(coeff, quotient)})" if coeff != 1 else f"({sign}{quotient})"
 
 
 class ErfcScaled(sp.Function):

@@ -52,7 +52,7 @@ __all__ = [
     "sigmoid_f32", "softplus_f32", "cosh_f32", "sinh_f32", "sech2_f32", "erfc_scaled_f32", "exp_sq_f32",
     "sqrt", "copysign", "sin", "cos", "tan", "asin", "acos", "atan", "asinh", "acosh", "atanh",
     "gamma", "lgamma", "sinc_f64", "sinc_d1_f64", "sinc_f32", "sinc_d1_f32",
-    "cbrt_f64", "cbrt_pow_f64", "cbrt_pow_f32",
+    "cbrt_f64", "cbrt_pow_f64", "cbrt_pow_f32", "scale_f64", "scale_f32",
 ]
 
 #: True when Numba-CUDA runs the simulator (decided when this module is imported).
@@ -142,6 +142,23 @@ if SIMULATOR:
             return _D(_m.nan)
         return _D(float(Fraction(fa) * Fraction(fb) - Fraction(fp)))
 
+    def _fma_(a, b, c):
+        """``a*b + c`` rounded once to the type of ``a`` (exact rational arithmetic; a float32
+        result is rounded twice, to float64 first, which can differ from the GPU's fused
+        float32 FMA at a float32 midpoint only)."""
+        from fractions import Fraction
+
+        fa, fb, fc = float(a), float(b), float(c)
+        if not (_m.isfinite(fa) and _m.isfinite(fb) and _m.isfinite(fc)):
+            with np.errstate(all="ignore"):
+                return _cast(a, fa * fb + fc)
+        exact = Fraction(fa) * Fraction(fb) + Fraction(fc)
+        try:
+            return _cast(a, float(exact))
+        except OverflowError:
+            return _cast(a, _m.copysign(_m.inf, exact))
+
+    _fma = _dev(_fma_)
     sqrt = _dev(lambda x: _call(_m.sqrt, x) if not (x == _m.inf) else x)
     copysign = _dev(lambda x, y: _cast(x, _m.copysign(float(x), float(y))))
     sin = _dev(lambda x: _call(_m.sin, x))
@@ -167,6 +184,7 @@ else:
     _cosh = _dev(lambda x: _m.cosh(x))
     _sinh = _dev(lambda x: _m.sinh(x))
     _two_prod_err = _dev(lambda a, b, p: cuda.fma(a, b, -p))
+    _fma = _dev(lambda a, b, c: cuda.fma(a, b, c))
     sqrt = _dev(lambda x: _m.sqrt(x))
     copysign = _dev(lambda x, y: _m.copysign(x, y))
     sin = _dev(lambda x: _m.sin(x))
@@ -192,6 +210,7 @@ else:
 def _make(T):
     zero, one, two, four = T(0.0), T(1.0), T(2.0), T(4.0)
     k_erfc = T(_TWO_OVER_SQRTPI)
+    inf = T(_m.inf)
 
     def exp(x):
         return _exp(x)
@@ -237,6 +256,11 @@ def _make(T):
         d = _two_prod_err(c_hi, u, p) + c_lo * u
         d = d if d == d else zero
         return _erfc(p) - d * k_erfc * _exp(-(p * p))
+
+    def scale(t, c_hi, c_lo):
+        # c*t rounded once, as mathlib.vecmath.scale_f64 (c_hi*t alone at infinite or NaN t)
+        r = _fma(c_hi, t, c_lo * t)
+        return r if abs(t) < inf else c_hi * t
 
     def exp_sq(u, c_hi, c_lo):
         t = u * u
@@ -329,6 +353,7 @@ exp_f64, expm1_f64, log_f64, log1p_f64 = _f64["exp"], _f64["expm1"], _f64["log"]
 tanh_f64, erf_f64, erfc_f64 = _f64["tanh"], _f64["erf"], _f64["erfc"]
 sigmoid_f64, softplus_f64, cosh_f64, sinh_f64 = _f64["sigmoid"], _f64["softplus"], _f64["cosh"], _f64["sinh"]
 sech2_f64, erfc_scaled_f64, exp_sq_f64 = _f64["sech2"], _f64["erfc_scaled"], _f64["exp_sq"]
+scale_f64, scale_f32 = _f64["scale"], _f32["scale"]
 exp_f32, expm1_f32, log_f32, log1p_f32 = _f32["exp"], _f32["expm1"], _f32["log"], _f32["log1p"]
 tanh_f32, erf_f32, erfc_f32 = _f32["tanh"], _f32["erf"], _f32["erfc"]
 sigmoid_f32, softplus_f32, cosh_f32, sinh_f32 = _f32["sigmoid"], _f32["softplus"], _f32["cosh"], _f32["sinh"]

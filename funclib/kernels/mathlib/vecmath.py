@@ -84,6 +84,7 @@ __all__ = [
     "sigmoid_f32", "softplus_f32", "cosh_f32", "sinh_f32", "sech2_f32",
     "exp_parts_f64", "exp_parts_f32", "exp_split_f64", "exp_split_f32",
     "erfc_scaled_f64", "erfc_scaled_f32", "exp_sq_f64", "exp_sq_f32", "ldexp_f64", "ldexp_f32",
+    "scale_f64", "scale_f32",
 ]
 
 #: The functions this module implements (each as ``NAME_f64`` and ``NAME_f32``).
@@ -523,6 +524,29 @@ def ldexp_f32(v, n):
     n1 = n >> 1
     n2 = n - n1
     return v * f32_from_bits((n1 + 127) << 23) * f32_from_bits((n2 + 127) << 23)
+
+
+@njit(**_JIT)
+def scale_f64(t, c_hi, c_lo):
+    r"""``c * t`` for a constant :math:`c = c_{hi} + c_{lo}` that float64 cannot hold.
+
+    :math:`\mathrm{fma}(c_{hi}, t, c_{lo} t)` rounds once: the product loses nothing to the
+    rounding of :math:`c` (half an ULP with :math:`c_{hi}` alone) and overflows only where
+    :math:`ct` does. Correctly rounded (``tests/test_rounded_products.py`` against exact
+    rationals) except where :math:`c_{lo} t` falls into the subnormal range (results below
+    :math:`2^{-1022+53}`): there within one ULP (:math:`\lambda x` of SELU just below the overflow threshold). At
+    :math:`t = \pm\infty` (or NaN) :math:`c_{hi} t` is returned: :math:`c_{lo}` may have the
+    other sign, and :math:`\infty - \infty` would be NaN.
+    """
+    r = fma(c_hi, t, c_lo * t)
+    return r if abs(t) < math.inf else c_hi * t
+
+
+@njit(**_JIT)
+def scale_f32(t, c_hi, c_lo):
+    """``c * t`` in float32, rounded once (as :func:`scale_f64`)."""
+    r = fma(c_hi, t, c_lo * t)
+    return r if abs(t) < F(math.inf) else c_hi * t
 
 
 @njit(**_JIT)

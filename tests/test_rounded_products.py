@@ -1,0 +1,103 @@
+"""Constant products and affine roots in the kernels' printer, found by the exhaustive float32 runs.
+
+* ``vm.scale`` / ``lm.scale``: ``c*t`` for a constant the dtype cannot hold, rounded once (an FMA
+  with ``c`` split in two). Checked against exact rational arithmetic, and at the two places it
+  was found: SELU's value was ``inf`` just below the float32 overflow threshold (``lambda*x`` with
+  ``lambda`` rounded up), and SELU's negative branch multiplied two rounded constants.
+* ``c*u + b`` printed as ``c*(u - r)`` at its root ``r = -b/c``: hard sigmoid ``x/6 + 1/2`` was
+  2.8 million ULP off next to ``x = -3``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import funclib
+from funclib.accuracy import ulp_error
+from funclib.kernels.mathlib import libm, vecmath
+from funclib.kernels.printer import Printer
+
+x = sp.Symbol("x")
+
+
+def _exact_product(c: Fraction, t: float, dtype) -> float:
+    """``c*t`` rounded once to ``dtype`` (float64 via Fraction's correct rounding, then dtype
+    when that is float32: a double rounding that can only differ at a float32 midpoint)."""
+    v = c * Fraction(float(t))
+    try:
+        return dtype(float(v))
+    except OverflowError:
+        return dtype(np.copysign(np.inf, float(np.sign(v))))
+
+
+@pytest.mark.parametrize("dtype, name", [(np.float64, "scale_f64"), (np.float32, "scale_f32")])
+@pytest.mark.parametrize("module", [vecmath, libm])
+def test_scale_is_the_product_rounded_once(dtype, name, module):
+    scale = getattr(module, name)
+    rng = np.random.default_rng(7)
+    digits = 53 if dtype is np.float64 else 24
+    for c_exact in (Fraction(2101401974710961, 2000000000000000), Fraction(1, 6), Fraction(-7, 3)):
+        c = float(c_exact)
+        hi = dtype(c)
+        lo = dtype(float(c_exact - Fraction(float(hi))))
+        assert lo != 0
+        ts = np.concatenate([rng.standard_normal(2000) * 10.0 ** rng.integers(-30, 30, 2000),
+                             [np.finfo(dtype).max / 1.04, np.finfo(dtype).max]]).astype(dtype)
+        with np.errstate(over="ignore"):
+            got = np.array([scale(t, hi, lo) for t in ts], dtype=dtype)
+            want = np.array([_exact_product(c_exact, t, dtype) for t in ts], dtype=dtype)
+        assert np.array_equal(got, want), (digits, ts[got != want], got[got != want], want[got != want])
+        # at the bottom of the normal range c_lo*t rounds in the subnormal range: within one ULP
+        tiny = np.finfo(dtype).tiny * np.array([3.0, 1.5, 1.0, 0.5, 2.0**-digits], dtype)
+        got = np.array([scale(t, hi, lo) for t in tiny], dtype=dtype)
+        want = np.array([_exact_product(c_exact, t, dtype) for t in tiny], dtype=dtype)
+        assert np.all(np.abs(got - want) <= np.spacing(np.abs(want))), (got, want)
+        # infinite or NaN t: c_hi * t (c_lo of the other sign must not give inf - inf = NaN)
+        for t in (np.inf, -np.inf):
+            assert scale(dtype(t), hi, lo) == hi * dtype(t)
+        assert np.isnan(scale(dtype(np.nan), hi, lo))
+
+
+def test_selu_float32_below_the_overflow_threshold():
+    entry = funclib.get("selu")
+    k = entry.kernel(dtype="float32", outputs="value")
+    big = np.array([3.23862215e38, 3.2e38, np.finfo(np.float32).max], np.float32)
+    ref = entry.reference(big.astype(np.float64))
+    got = k(big)
+    with np.errstate(over="ignore"):
+        want = ref.astype(np.float32)
+    assert np.array_equal(got, want), (got, want)
+    assert np.isfinite(got[0]) and np.isinf(got[2])
+
+
+def test_selu_negative_branch_has_one_rounded_constant():
+    """lambda*alpha*expm1(x): SymPy merges the two constants once the coefficient goes into the arm."""
+    p = Printer("float32", "fast", {x: "xi"})
+    c = sp.Rational(3, 7)
+    text = p.expr(sp.Mul(c, sp.Piecewise((x, x > 0), (sp.Rational(5, 3) * sp.exp(x), True)), evaluate=False))
+    source = "\n".join([*p.lines, text])
+    assert source.count("scale_f32") == 2, source  # one per arm, none around the select
+    assert "scale_f32(vm.exp_f32(xi)" in source, source
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_hard_sigmoid_next_to_its_root(dtype):
+    entry = funclib.get("hard_sigmoid")
+    t = np.dtype(dtype).type
+    xs = np.nextafter(t(-3), t(0)) + np.arange(4000, dtype=dtype) * t(2.0**-14)
+    xs = np.concatenate([xs, np.linspace(-2.99, 2.99, 999, dtype=dtype)])
+    got = entry.kernel(dtype=dtype, outputs="value")(xs)
+    ref = entry.reference(xs.astype(np.float64)) if dtype == "float32" else entry.reference(xs)
+    assert np.max(ulp_error(got, ref, dtype)) <= 1.0
+
+
+def test_affine_root_only_where_the_root_is_a_dtype_number():
+    p = Printer("float32", "fast", {x: "xi"})
+    assert "xi + K" in p.expr(x / 6 + sp.Rational(1, 2))  # root -3: (x + 3)/6
+    q = Printer("float32", "fast", {x: "xi"})
+    text = q.expr(x / 3 + sp.Rational(1, 10))  # root -3/10 is not a float32 number
+    assert "scale_f32(xi" in text and "+ K" in text
