@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import importlib.util
 import json
 import math
@@ -50,8 +51,25 @@ FRAMEWORK_ACTIVATIONS = (
     "softplus:threshold", "prelu", "rrelu", "squareplus", "sparse_plus", "sparse_sigmoid",
     "threshold", "identity", "sign", "logit", "probit", "log1mexp",
 )
+#: Per-entry fields of a results row (the rest are per output).
+ENTRY_FIELDS = ("date", "wall_s", "workers", "cpu", "kernel_sha")
 #: The module before the fused loop, for ``speed --previous``.
 PREVIOUS = "18b3627"
+
+
+def kernel_sha(entry_id: str) -> str:
+    """SHA-256 (12 hex digits) of the generated source of the entry's float32 and float64
+    kernels without their cache keys: a row whose kernels generate differently today is stale."""
+    import funclib
+    from funclib.kernels.api import entry_spec
+    from funclib.kernels.codegen import generate_source
+
+    name, _, variant = entry_id.partition(":")
+    h = hashlib.sha256()
+    for dtype in ("float32", "float64"):
+        spec, _, _ = entry_spec(funclib.get(name), dtype=dtype, variant=variant or None)
+        h.update("\n".join(line for line in generate_source(spec).splitlines() if not line.startswith("KEY =")).encode())
+    return h.hexdigest()[:12]
 
 
 def numpy_pipeline(entry_id: str, start: int, count: int) -> tuple[float, int, int]:
@@ -152,9 +170,11 @@ def _load() -> dict[str, dict]:
         return doc["entries"]
     entries: dict[str, dict] = {}
     for row in doc["rows"]:
-        rec = entries.setdefault(row["entry"], {k: row[k] for k in ("date", "wall_s", "workers")} | {"outputs": {}})
+        # rows before the per-entry CPU and kernel fields were all run on the file's CPU
+        rec = entries.setdefault(row["entry"], {k: row.get(k, doc["cpu"] if k == "cpu" else None) for k in ENTRY_FIELDS}
+                                 | {"outputs": {}})
         rec["load_average"] = doc["load_average"][row["entry"]]
-        r = {k: v for k, v in row.items() if k not in ("date", "wall_s", "workers") and not k.startswith("worst_")}
+        r = {k: v for k, v in row.items() if k not in ENTRY_FIELDS and not k.startswith("worst_")}
         r["worst"] = [dict(zip(("ulp", "x", "y", "reference"), w)) for w in doc["worst"][row["entry"]][row["output"]]]
         entries[row["entry"]]["outputs"][row["output"]] = r
     return entries
@@ -168,7 +188,7 @@ def _save(entries: dict[str, dict]) -> None:
         load[entry_id] = rec["load_average"]
         for output, r in rec["outputs"].items():
             w = r["worst"][0] if r["worst"] else {"x": None, "y": None, "reference": None}
-            rows.append({"entry": entry_id, "date": rec["date"], "wall_s": rec["wall_s"], "workers": rec["workers"]}
+            rows.append({"entry": entry_id} | {k: rec[k] for k in ENTRY_FIELDS}
                         | {k: v for k, v in r.items() if k != "worst"}
                         | {"worst_x": w["x"], "worst_y": w["y"], "worst_reference": w["reference"]})
             worst.setdefault(entry_id, {})[output] = [[w["ulp"], w["x"], w["y"], w["reference"]] for w in r["worst"]]
@@ -199,11 +219,16 @@ def run(args) -> None:
         entries[entry_id] = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "wall_s": round(wall, 1), "workers": report.workers, "load_average": os.getloadavg(),
+            "cpu": cpu_model(), "kernel_sha": kernel_sha(entry_id),
             "outputs": {r["output"]: r for r in rows}}
         _save(entries)
         print(f"{entry_id:<20} {wall:6.0f} s wall  " + "  ".join(
             f"{r['output']} max {r['max_ulp']:.3g} ULP, not CR {r['not_correctly_rounded']}, "
             f"not faithful {r['not_faithful']}, gap {r['reference_gap']:.2g}" for r in rows), flush=True)
+
+
+def _short_cpu(name: str) -> str:
+    return name.replace("(R)", "").replace("(TM)", "").replace(" Processor", "").strip()
 
 
 def _g(v: float) -> str:
@@ -238,29 +263,35 @@ def table(args) -> None:
         "  and at 0); **not CR**: results that differ from the correctly rounded float32 value;",
         "  **not faithful**: results that are not one of the two float32 numbers around the true",
         "  value. Where r lies within 2⁻²⁰ ULP of a rounding midpoint, the arb oracle",
-        "  (`entry.reference`) decides the rounding (*oracle*). *Undecided*: the oracle's correctly",
-        "  rounded float64 is itself the midpoint (GELU and SiLU at subnormal outputs, f(x) = x/2 +",
-        "  O(x²)); those are compared with its round-half-even, which can be the wrong neighbour, so",
-        "  *not CR* is uncertain by up to that count. Where r is NaN or rounds to ±inf,",
+        "  (`entry.reference`) decides the rounding (*oracle*). Where the oracle's correctly rounded",
+        "  float64 is itself the midpoint (GELU and SiLU at subnormal outputs, f(x) = x/2 + O(x²)),",
+        "  runs from 2026-12-07 on decide the side with an arb enclosure of up to 2048 bits",
+        "  (`funclib.exhaustive.tie_side`); *undecided* counts the points none separates from the",
+        "  midpoint. Earlier runs compared those with the midpoint's round-half-even, which can be the",
+        "  wrong neighbour: there *not CR* is uncertain by up to the undecided count. Where r is NaN or rounds to ±inf,",
         "  y must be NaN or the same infinity (*special*: mismatches).",
         "* Run with `funclib accuracy gelu --dtype float32 --exhaustive [--workers N | --scheduler",
         "  tcp://HOST:PORT]` (Dask tasks of 2²⁶ inputs) or `benchmarks/exhaustive.py run`.",
         "",
-        f"CPU: {cpu_model()} ({os.cpu_count()} cores, shared with other jobs: the load average is recorded",
-        "per entry in the JSON; wall times are those of the run, `nice -n 10`, 2 Dask workers).",
+        "CPU: the column names the machine of each run (2 cores, sometimes shared with other jobs: the load",
+        "average is recorded per entry in the JSON; wall times are those of the run, `nice -n 10`, 2 Dask",
+        "workers). A row marked † was measured on kernels that generate differently today (the",
+        "`kernel_sha` of the JSON: a later printer change touched them) and waits for a rerun.",
         "",
-        "| entry | output | max ULP | not CR | not faithful | special | oracle (undecided) | gap (ULP) | worst x | y there | reference there | wall |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| entry | output | max ULP | not CR | not faithful | special | oracle (undecided) | gap (ULP) | worst x | y there | reference there | wall | CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    stale = {e for e, rec in done.items() if rec.get("kernel_sha") != kernel_sha(e)}
     cpu_total, inputs_total, timed = 0.0, 0, set()
     for entry_id in [e for e in FRAMEWORK_ACTIVATIONS if e in done] + sorted(set(done) - set(FRAMEWORK_ACTIVATIONS)):
         rec = done[entry_id]
         for output, r in rec["outputs"].items():
             w = r["worst"][0] if r["worst"] else {"x": float("nan"), "y": float("nan"), "reference": float("nan")}
             flag = "" if r["reference_ok"] and r["exhaustive"] else " **!**"
-            lines.append(f"| {entry_id} | {output} | {_g(r['max_ulp'])}{flag} | {r['not_correctly_rounded']} | "
+            mark = " †" if entry_id in stale else ""
+            lines.append(f"| {entry_id}{mark} | {output} | {_g(r['max_ulp'])}{flag} | {r['not_correctly_rounded']} | "
                          f"{r['not_faithful']} | {r['special_mismatch']} | {r['oracle_calls']} ({r['undecided']}) | {_g(r['reference_gap'])} | "
-                         f"{w['x']:.9g} | {w['y']:.9g} | {w['reference']:.17g} | {rec['wall_s']:.0f} s |")
+                         f"{w['x']:.9g} | {w['y']:.9g} | {w['reference']:.17g} | {rec['wall_s']:.0f} s | {_short_cpu(rec['cpu'])} |")
             if r.get("cpu_clock") == "thread_time":  # earlier runs timed the wall clock in the worker
                 cpu_total += r["cpu_seconds"]
                 inputs_total += r["checked"] if output == "value" else 0
@@ -272,7 +303,8 @@ def table(args) -> None:
         "",
         f"**Run on all 2³² inputs**: {len(done)} of the {len(FRAMEWORK_ACTIVATIONS)} framework activations (a row "
         "marked **!** had a reference gap above the guard, so its rounding counts are not certified)"
-        + (f"; not yet run: {', '.join(missing)}." if missing else "."),
+        + (f"; not yet run: {', '.join(missing)}." if missing else ".")
+        + (f" Stale (†, to rerun): {', '.join(sorted(stale))}." if stale else ""),
         "",
         "## Throughput",
         "",

@@ -468,6 +468,22 @@ class Entry:
         )
 
     # -- numbers ------------------------------------------------------------------------
+    def reference_expr(self, *, variant: str | None = None, params: Mapping[str, float] | None = None,
+                       order: int = 0) -> sp.Expr:
+        """The expression :meth:`reference` evaluates: f (or its ``order``-th derivative) at the
+        given parameters, in the form the oracle encloses best."""
+        if self.kind not in ("elementwise",):
+            raise TypeError(f"entry {self.id!r} is {self.kind}; reference() is elementwise")
+        expr = self.numeric_expr(variant, params)
+        from .mittag_leffler import eliminate
+
+        # E_{a,b} at its closed-form parameters: the equal classic function, which arb encloses
+        # at any magnitude (the Mittag-Leffler form overflows mpmath's erfc beyond |x| ~ 1e150)
+        expr = eliminate(expr) or expr
+        if order:
+            expr = calculus.derivative(expr, self.symbol, order)
+        return expr
+
     def reference(
         self,
         x: Sequence[float] | np.ndarray | float,
@@ -488,16 +504,7 @@ class Entry:
         value it raises :class:`funclib.oracle.Undecided`, unless a list ``undecided`` is given:
         then such points are NaN in the result and appended to that list.
         """
-        if self.kind not in ("elementwise",):
-            raise TypeError(f"entry {self.id!r} is {self.kind}; reference() is elementwise")
-        expr = self.numeric_expr(variant, params)
-        from .mittag_leffler import eliminate
-
-        # E_{a,b} at its closed-form parameters: the equal classic function, which arb encloses
-        # at any magnitude (the Mittag-Leffler form overflows mpmath's erfc beyond |x| ~ 1e150)
-        expr = eliminate(expr) or expr
-        if order:
-            expr = calculus.derivative(expr, self.symbol, order)
+        expr = self.reference_expr(variant=variant, params=params, order=order)
         points = np.asarray(x, dtype=np.float64)
         out = np.empty(points.shape, dtype=np.float64)
         flat_in, flat_out = points.reshape(-1), out.reshape(-1)

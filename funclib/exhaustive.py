@@ -16,8 +16,9 @@ can exceed the guard; the sampled gap shows it, but not every such input is samp
 The correctly rounded float32 result is ``r`` rounded to float32, except where ``r`` lies
 within :data:`MIDPOINT_GUARD` float32 ULP of a rounding midpoint: there the rounding is
 undecided from ``r`` and the arb oracle (:meth:`funclib.entry.Entry.reference`) decides it (if
-the oracle's correctly rounded float64 sits exactly on the midpoint, the point counts as
-undecided). Reported per (entry, output):
+the oracle's correctly rounded float64 sits exactly on the midpoint, an arb enclosure at up to
+2048 bits decides on which side of it the true value lies, :func:`tie_side`; only a point that
+no enclosure separates from the midpoint counts as ``undecided``). Reported per (entry, output):
 
 * ``max_ulp``: the largest :math:`|y - r| / \operatorname{ulp}_{32}(r)` (``r`` is float64:
   the error of the error is below :math:`2^{-20}` ULP);
@@ -51,7 +52,7 @@ from numba import njit
 from .kernels import numba_cache  # noqa: F401 - Numba's cache under the funclib cache, not the package
 
 __all__ = ["ChunkResult", "chunk_results", "combine", "scanner", "CHUNK_BITS", "MIDPOINT_GUARD",
-           "CROSS_CHECK_EVERY", "REFERENCES", "BLOCK"]
+           "CROSS_CHECK_EVERY", "REFERENCES", "BLOCK", "tie_side", "TIE_PRECISIONS"]
 
 #: Inputs per chunk: 2^CHUNK_BITS (2^26: 64 chunks cover all float32 bit patterns).
 CHUNK_BITS = 26
@@ -344,8 +345,40 @@ def _oracle(entry, res: ChunkResult, x: np.ndarray, y: np.ndarray, r: np.ndarray
         cr = exact.astype(np.float32).astype(np.float64)
         r32 = r.astype(np.float32).astype(np.float64)
     half = np.array([_ulp32(v) / 2 for v in r])  # the spacing around r (see _reduce_block)
-    res.undecided = int(np.sum(np.abs(exact - r32) == half))
+    ties = np.flatnonzero(np.abs(exact - r32) == half)
+    if ties.size:
+        expr = entry.reference_expr(order=order)
+        for i in ties:
+            side = tie_side(expr, entry.symbol, float(x[i]), float(exact[i]))
+            if side:  # the true value is above (+1) or below (-1) the midpoint: its neighbour there
+                # the two float32 neighbours of the midpoint are r32 and its mirror image
+                cr[i] = r32[i] if (r32[i] - exact[i]) * side > 0 else 2.0 * exact[i] - r32[i]
+            else:
+                res.undecided += 1
     res.not_correctly_rounded += int(np.sum(y != cr))
+
+
+#: Bits of the arb enclosures that decide a tie (the value against the float32 midpoint).
+TIE_PRECISIONS = (128, 512, 2048)
+
+
+def tie_side(expr, symbol, x: float, midpoint: float) -> int:
+    """+1 or -1 where an arb enclosure of ``expr`` at ``x`` lies above or below ``midpoint``;
+    0 where none at :data:`TIE_PRECISIONS` bits excludes it (an exact tie, or not enclosable)."""
+    import flint
+
+    from .oracle import enclosure
+
+    mid = flint.arb(midpoint)
+    for prec in TIE_PRECISIONS:
+        ball = enclosure(expr, symbol, x, prec)
+        if ball is None:
+            return 0
+        if ball > mid:
+            return 1
+        if ball < mid:
+            return -1
+    return 0
 
 
 def combine(chunks: list[ChunkResult]) -> dict:

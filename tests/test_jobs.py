@@ -183,6 +183,30 @@ def test_midpoints_go_to_the_oracle_also_just_below_a_power_of_two():
     assert worst_err[0, -1] == pytest.approx(0.5) and worst_err[1, -1] == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("sign_bit", [0, 1 << 31])
+def test_ties_at_subnormal_outputs_are_decided_by_enclosures(sign_bit):
+    """GELU at x = k 2^-149: the float64 reference is exactly x/2, half-way between two float32
+    numbers when k is odd; the true value x/2 + x^2/sqrt(2 pi) + ... lies above it, so the
+    correctly rounded result is the upper neighbour (ceil(k/2) 2^-149), whatever the sign of x."""
+    count = 64
+    res = exhaustive.chunk_results("gelu", sign_bit + 1, count, ("value",))[0]
+    assert res.undecided == 0 and res.oracle_calls >= count // 2
+    k = np.arange(1, count + 1) * (-1 if sign_bit else 1)
+    x = (k * 2.0**-149).astype(np.float32)
+    y = funclib.get("gelu").kernel(dtype="float32", outputs="value")(x).astype(np.float64)
+    correct = np.ceil(k / 2) * 2.0**-149
+    assert res.not_correctly_rounded == int(np.sum(y != correct))
+
+
+def test_tie_side_of_an_exact_tie_is_zero():
+    import sympy as sp
+
+    x = sp.Symbol("x")
+    assert exhaustive.tie_side(x / 2, x, 3.0, 1.5) == 0  # exactly on the midpoint: no side
+    assert exhaustive.tie_side(x / 2 + x**2 / 1000, x, 3.0, 1.5) == 1
+    assert exhaustive.tie_side(x / 2 - x**2 / 1000, x, 3.0, 1.5) == -1
+
+
 def test_bad_chunk_arguments_are_refused():
     with pytest.raises(ValueError, match="outputs must be among"):
         exhaustive.chunk_results("relu", 0, 8, ("value", "grad"))
