@@ -21,7 +21,7 @@ from . import calculus
 from .catalog_index import KINDS, VECTOR_KINDS
 from .formula import exact_decimal, make_symbol, parse_formula, to_formula
 from .oracle import Undecided, reference_value
-from .ranges import Interval
+from .ranges import Range
 
 if TYPE_CHECKING:  # pragma: no cover
     from .properties import Properties
@@ -52,7 +52,7 @@ class Param:
 
     name: str
     default: float
-    range: Interval
+    range: Range
     trainable: bool = False
     description: str = ""
 
@@ -231,7 +231,7 @@ class Entry:
     tags: tuple[str, ...] = ()
     description: str = ""
     variables: tuple[str, ...] = ("x",)
-    domain: Interval = field(default_factory=Interval.real_line)
+    domain: Range = field(default_factory=Range.real_line)
     params: Mapping[str, Param] = field(default_factory=dict)
     variants: Mapping[str, Variant] = field(default_factory=dict)
     conventions: tuple[Convention, ...] = ()
@@ -307,7 +307,7 @@ class Entry:
         return cls(
             id="formula", name=to_formula(expr) if name is None else name, kind="elementwise", family=family,
             summary=summary, formula=text, expr=expr, references=(), source=source, variables=(variable,),
-            params={n: Param(n, float(v), Interval.real_line()) for n, v in params.items()},
+            params={n: Param(n, float(v), Range.real_line()) for n, v in params.items()},
         )
 
     def with_params(self, **values: float) -> "Entry":

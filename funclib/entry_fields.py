@@ -35,7 +35,7 @@ from .entry import (
     Variant,
 )
 from .formula import FormulaError, RowMax, RowMin, RowSum, parse_formula
-from .ranges import Interval, parse_number
+from .ranges import Range, parse_number
 
 __all__ = ["CLAIM_KEYS", "KIND_FIELDS", "STRUCTURAL_CLAIMS", "Problems", "build_entry"]
 
@@ -140,7 +140,7 @@ for _key in ("value_at_zero", "slope_at_zero", "limit_at_inf", "limit_at_neg_inf
 CLAIM_KEYS.update(
     monotonic=_one_of("increasing", "nondecreasing", "decreasing", "nonincreasing", "none"),
     smoothness=_one_of("discontinuous", "C0", "C1", "C2", "C3", "C4", "C5", "Cinf"),
-    range=Interval.parse,
+    range=Range.parse,
     slope_bounds=_slope_bounds,
     lipschitz_l2=_lipschitz,
     lipschitz_linf=_lipschitz,
@@ -304,7 +304,7 @@ def parse_params(table: Any, ctx: _Context, field: str) -> dict[str, Param]:
             continue
         try:
             default = parse_number(spec["default"])
-            interval = Interval.parse(spec.get("range", "(-inf, inf)"))
+            interval = Range.parse(spec.get("range", "(-inf, inf)"))
         except ValueError as exc:
             ctx.add(where, str(exc))
             continue
@@ -534,12 +534,12 @@ def _mask(ctx: _Context) -> Mask | None:
     return Mask(raw["rule"], value, fully, str(raw.get("description", "")))
 
 
-def _domain(ctx: _Context) -> Interval:
+def _domain(ctx: _Context) -> Range:
     try:
-        return Interval.parse(ctx.raw.get("domain", "(-inf, inf)"))
+        return Range.parse(ctx.raw.get("domain", "(-inf, inf)"))
     except ValueError as exc:
         ctx.add("domain", str(exc))
-        return Interval.real_line()
+        return Range.real_line()
 
 
 def _known_failures(ctx: _Context) -> tuple[KnownFailure, ...]:

@@ -1,4 +1,8 @@
-"""Interval notation for parameter ranges, domains and range claims: ``"(0, inf)"``, ``"[-1, 1]"``."""
+"""Ranges in interval notation (parameter ranges, domains, range claims): ``"(0, inf)"``, ``"[-1, 1]"``.
+
+Named :class:`Range`, not ``Interval``: :class:`funclib.interval.endpoints.Interval` is the arb
+enclosure of interval arithmetic, a different thing.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["Interval", "parse_number"]
+__all__ = ["Range", "parse_number"]
 
 _INTERVAL = re.compile(r"^\s*([\[\(])\s*([^,]+?)\s*,\s*([^,]+?)\s*([\]\)])\s*$")
 
@@ -34,7 +38,7 @@ def parse_number(text: object) -> float:
 
 
 @dataclass(frozen=True)
-class Interval:
+class Range:
     """A real interval with open or closed ends; infinite ends are always open."""
 
     lo: float
@@ -43,7 +47,7 @@ class Interval:
     hi_closed: bool = False
 
     @classmethod
-    def parse(cls, text: str) -> "Interval":
+    def parse(cls, text: str) -> "Range":
         """Parse ``"[a, b)"``-style notation; ``inf`` ends must be open."""
         if not isinstance(text, str):
             raise ValueError(f"interval must be a string like '(0, inf)', not {text!r}")
@@ -61,7 +65,7 @@ class Interval:
         return cls(lo, hi, lo_closed, hi_closed)
 
     @classmethod
-    def real_line(cls) -> "Interval":
+    def real_line(cls) -> "Range":
         return cls(-math.inf, math.inf)
 
     def __contains__(self, value: float) -> bool:

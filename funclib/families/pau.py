@@ -43,7 +43,7 @@ import sympy as sp
 
 from ..entry import Entry, Param, Reference
 from ..formula import parse_formula
-from ..ranges import Interval
+from ..ranges import Range
 
 __all__ = [
     "DENOMINATORS",
@@ -204,7 +204,7 @@ def pau_entry(
     text = pau_formula(m, n, denominator)
     names = numerator_names + denominator_names
     params = {
-        name: Param(name, float(value), Interval.real_line(), True, f"{'numerator' if name[0] == 'a' else 'denominator'} coefficient")
+        name: Param(name, float(value), Range.real_line(), True, f"{'numerator' if name[0] == 'a' else 'denominator'} coefficient")
         for name, value in zip(names, [*numerator_coefficients, *denominator_coefficients])
     }
     identifier = CATALOG_IDS[denominator] if (m, n) == (5, 4) else f"{CATALOG_IDS[denominator]}_{m}_{n}"

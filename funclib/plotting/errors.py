@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..npeval import np_evaluate
-from ..ranges import Interval
+from ..ranges import Range
 from .. import accuracy
 from ..accuracy import ulp_error
 from .figure import COLORS, Target, new_axes, style
@@ -42,7 +42,7 @@ class ErrorData:
         return float(np.percentile(self.ulp, 99))
 
 
-def error_points(domain: Interval = Interval.real_line(), count: int = 200, largest: float = 700.0) -> np.ndarray:
+def error_points(domain: Range = Range.real_line(), count: int = 200, largest: float = 700.0) -> np.ndarray:
     """Points spread over linear and logarithmic scales: ±[1e-8, ``largest``] and [-4, 4], in the domain."""
     half = max(count // 4, 4)
     logs = np.logspace(-8, math.log10(largest), half)

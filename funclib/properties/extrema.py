@@ -229,7 +229,7 @@ def _window_bracket(
             if retry.converged if target is None else retry.proved is not None:
                 found, settled = retry, True
     except interval.IntervalError as exc:
-        from ..ranges import Interval as Domain
+        from ..ranges import Range as Domain
 
         return _sampled_bracket(expr, x, Domain.real_line(), maximize=maximize, what=what, reason=str(exc), target=target)
     if exact is not None:
@@ -300,7 +300,7 @@ def branch_bracket(
     combine as the max (min) over the branches. None where no branch is periodic or a chirp
     on a half-line, or a breakpoint is not an exact float.
     """
-    from ..ranges import Interval as Domain
+    from ..ranges import Range as Domain
 
     branches = explicit_branches(expr, x)
     if branches is None:

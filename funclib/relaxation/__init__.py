@@ -301,7 +301,7 @@ def relax(
         Interval ends (broadcast together; ``±inf`` allowed, ``l <= u``).
     name : str, optional
         Who :math:`f` is, for messages (default: the formula).
-    domain : funclib.ranges.Interval, optional
+    domain : funclib.ranges.Range, optional
         Where :math:`f` is defined; intervals must lie inside it.
     lower_slope : array_like, optional
         Lower slopes to use instead of the hull choice (α-CROWN); their intercepts are proven
