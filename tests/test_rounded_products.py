@@ -60,6 +60,9 @@ def test_scale_is_the_product_rounded_once(dtype, name, module):
         for t in (np.inf, -np.inf):
             assert scale(dtype(t), hi, lo) == hi * dtype(t)
         assert np.isnan(scale(dtype(np.nan), hi, lo))
+        # a zero keeps c_hi * t's sign (c_lo * -0 = +0 when c_lo < 0, and -0 + 0 = +0)
+        for t in (0.0, -0.0):
+            assert np.signbit(scale(dtype(t), hi, lo)) == np.signbit(hi * dtype(t))
 
 
 def test_selu_float32_below_the_overflow_threshold():

@@ -258,9 +258,9 @@ def _make(T):
         return _erfc(p) - d * k_erfc * _exp(-(p * p))
 
     def scale(t, c_hi, c_lo):
-        # c*t rounded once, as mathlib.vecmath.scale_f64 (c_hi*t alone at infinite or NaN t)
+        # c*t rounded once, as mathlib.vecmath.scale_f64 (c_hi*t alone at zero, infinite or NaN t)
         r = _fma(c_hi, t, c_lo * t)
-        return r if abs(t) < inf else c_hi * t
+        return r if zero < abs(t) < inf else c_hi * t
 
     def exp_sq(u, c_hi, c_lo):
         t = u * u

@@ -532,21 +532,22 @@ def scale_f64(t, c_hi, c_lo):
 
     :math:`\mathrm{fma}(c_{hi}, t, c_{lo} t)` rounds once: the product loses nothing to the
     rounding of :math:`c` (half an ULP with :math:`c_{hi}` alone) and overflows only where
-    :math:`ct` does. Correctly rounded (``tests/test_rounded_products.py`` against exact
-    rationals) except where :math:`c_{lo} t` falls into the subnormal range (results below
-    :math:`2^{-1022+53}`): there within one ULP (:math:`\lambda x` of SELU just below the overflow threshold). At
-    :math:`t = \pm\infty` (or NaN) :math:`c_{hi} t` is returned: :math:`c_{lo}` may have the
-    other sign, and :math:`\infty - \infty` would be NaN.
+    :math:`ct` does (:math:`\lambda x` of SELU just below the overflow threshold). Correctly
+    rounded (``tests/test_rounded_products.py`` against exact rationals) except where
+    :math:`c_{lo} t` falls into the subnormal range (results below :math:`2^{-1022+53}`): there
+    within one ULP. At :math:`t = \pm 0, \pm\infty` or NaN :math:`c_{hi} t` is returned:
+    :math:`c_{lo}` may have the other sign, and :math:`\infty - \infty` would be NaN,
+    :math:`-0 + 0` the wrong zero.
     """
     r = fma(c_hi, t, c_lo * t)
-    return r if abs(t) < math.inf else c_hi * t
+    return r if 0.0 < abs(t) < math.inf else c_hi * t
 
 
 @njit(**_JIT)
 def scale_f32(t, c_hi, c_lo):
     """``c * t`` in float32, rounded once (as :func:`scale_f64`)."""
     r = fma(c_hi, t, c_lo * t)
-    return r if abs(t) < F(math.inf) else c_hi * t
+    return r if F(0.0) < abs(t) < F(math.inf) else c_hi * t
 
 
 @njit(**_JIT)
