@@ -11,8 +11,9 @@ where ``L_{yj}`` is any Lipschitz bound of ``x -> f_y(x) - f_j(x)`` (the margin 
 - ``global``: ``L_{yj} = √2 L`` with the certified LipSDP bound ``L`` of ``f`` (``‖e_y - e_j‖ = √2``),
   so ``r = margin / (√2 L)``;
 - ``pairwise``: ``L_{yj}`` the certified LipSDP bound of the network whose last layer is replaced
-  by ``(e_y - e_j)ᵀ W_last`` (one solve per class pair that some input needs), capped by ``√2 L``
-  (both are valid bounds, so the smaller is), hence never below ``global``.
+  by ``(e_y - e_j)ᵀ W_last``, capped by ``√2 L`` (both are valid bounds, so the smaller is), hence
+  never below ``global``. Only the pairs that limit some input's radius are solved, in rounds
+  (:func:`solve_limiting_pairs`); the radii are those of solving every pair.
 
 - ``local``: starting from the ``pairwise`` radius, per input, a bisection on ``ε``: ``ε`` is
   certified when ``margin_yj ≥ L_yj(ε) ε`` for every ``j ≠ y``, where ``L_yj(ε)`` is the smallest
@@ -232,7 +233,34 @@ def _pair_network(net: Network, i: int, j: int) -> Network:
                    net.input_shape)
 
 
-def _global_radii(low: np.ndarray, bound: np.ndarray, labels: np.ndarray, correct: np.ndarray) -> np.ndarray:
+def solve_limiting_pairs(low: np.ndarray, bound: np.ndarray, labels: np.ndarray, correct: np.ndarray,
+                          solve_pair) -> int:
+    r"""Solve only the class pairs that limit some input's radius; returns the number of rounds.
+
+    Every unsolved pair keeps the bound :math:`\sqrt2 L`, which is at least its pairwise bound
+    (``solve_pair`` caps the LipSDP value by it). Each round finds, for every correctly
+    classified input with positive margins, the pair attaining :math:`\min_j m_{yj}/L_{yj}`;
+    the unsolved ones among them are solved. When every limiting pair is solved, an unsolved
+    pair :math:`j` has :math:`m_{yj}/L_{yj} \ge m_{yj}/(\sqrt2 L) \ge` the minimum, so the
+    radii are exactly those of solving all pairs, with (on digit classifiers) about half the solves.
+    """
+    solved: set[tuple[int, int]] = set()
+    rows = np.flatnonzero(correct & np.all(low > 0, axis=1))  # low[y] = inf; any margin <= 0 gives radius 0
+    rounds = 0
+    while rows.size:
+        ratio = low[rows] / bound[labels[rows]]
+        limiting = np.argmin(ratio, axis=1)
+        todo = sorted({tuple(sorted((int(labels[r]), int(j)))) for r, j in zip(rows, limiting)} - solved)
+        if not todo:
+            break
+        rounds += 1
+        for i, j in todo:
+            solve_pair(i, j)
+            solved.add((i, j))
+    return rounds
+
+
+def radii_from_bounds(low: np.ndarray, bound: np.ndarray, labels: np.ndarray, correct: np.ndarray) -> np.ndarray:
     rows = np.arange(labels.size)
     ratio = low / bound[labels]
     ratio[rows, labels] = np.inf
@@ -405,16 +433,24 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
     pair_matrix = None
     if method in ("pairwise", "local"):
         pair_matrix = np.full((K, K), np.nan)
-        needed = {tuple(sorted((int(c), j))) for c in np.unique(labels[correct]) for j in range(K) if j != c}
-        for i, j in sorted(needed):
+
+        def solve_pair(i: int, j: int) -> None:
             value = min(_solve(_pair_network(net, i, j), (i, j), solves, **opts), bound[i, j])
             bound[i, j] = bound[j, i] = pair_matrix[i, j] = pair_matrix[j, i] = value
+
+        if method == "local":  # the ball bounds of every pair start from its LipSDP bound
+            for i, j in sorted({tuple(sorted((int(c), j))) for c in np.unique(labels[correct]) for j in range(K) if j != c}):
+                solve_pair(i, j)
+        else:
+            rounds = solve_limiting_pairs(low, bound, labels, correct, solve_pair)
+            notes.append(f"pairwise: {int(np.sum(~np.isnan(pair_matrix))) // 2} class pairs solved in {rounds} rounds, "
+                         "only those that limit some input's radius (the radii equal those of solving every pair)")
     if norm == "linf":  # ‖δ‖₂ <= √n ‖δ‖∞: each ℓ2 constant times √n (rounded up) is an ℓ∞ one
         bound = bound * (math.sqrt(net.dims[0]) * (1 + 4 * UNIT_ROUNDOFF))
         notes.append(f"linf: the LipSDP constants times sqrt(n) = {math.sqrt(net.dims[0]):.6g} (ℓ2 to ℓ∞)")
     rows = np.arange(labels.size)
     if method == "local":
-        start_radii = _global_radii(low, bound, labels, correct)  # the pairwise radii
+        start_radii = radii_from_bounds(low, bound, labels, correct)  # the pairwise radii
         todo = np.flatnonzero(start_radii > 0)
         radii = _local_radii(net, X_flat, labels, low, start_radii, bound, todo, int(local_steps), local_bounds,
                              enumerate_coords, norm, scheduler, workers, int(batch_size), notes)
@@ -425,7 +461,7 @@ def robustness(model: Any, X: Any, y: Any, *, norm: str = "l2", method: str = "g
                      + ("; pairs also certified by CROWN margin bounds)" if local_bounds == "crown" else ")"))
     else:
         start_radii = None
-        radii = _global_radii(low, bound, labels, correct)  # margin lower bound over the pair's constant, rounded down
+        radii = radii_from_bounds(low, bound, labels, correct)  # margin lower bound over the pair's constant, rounded down
     if method == "crown":
         from .crown import crown_radii
 
