@@ -183,7 +183,8 @@ def build_index() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m funclib.catalog_index --write``: regenerate ``catalog/index.json``."""
+    """``python -m funclib.catalog_index --write``: regenerate ``catalog/index.json`` and the
+    cards of ``funclib show`` (``catalog/show_cards.json``, :mod:`funclib.show_cards`)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -196,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         print(f"wrote {path}")
+        # the cards of `funclib show` read the index: a fresh process renders them from it
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "-c", "from pathlib import Path; from funclib import show_cards; "
+                        f"show_cards.write_cards(Path({str(path.with_name('show_cards.json'))!r}))"], check=True)
+        print(f"wrote {path.with_name('show_cards.json')}")
     else:
         print(text, end="")
     return 0

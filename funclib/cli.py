@@ -125,7 +125,8 @@ def _print_properties(props: "Properties", indent: str = "  ") -> None:
             print(f"{indent}{name:<17} {_fmt(fact.value):<34} [{fact.method}]" + (f" {how.group(0)}" if how else ""))
 
 
-def _print_entry(entry: "Entry") -> None:
+def print_entry(entry: "Entry") -> None:
+    """Print what ``funclib show`` shows of ``entry`` (also the text of :mod:`funclib.show_cards`)."""
     from .formula import to_formula
 
     print(f"{entry.name} ({entry.id}) — {entry.summary}")
@@ -178,6 +179,13 @@ def _print_entry(entry: "Entry") -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if not args.params and not args.json:
+        from .show_cards import cached_card
+
+        card = cached_card(args.name)  # the stored text, where its key shows it is current
+        if card is not None:
+            print(card, end="")
+            return EXIT_OK
     from . import registry
 
     entry = registry.get(args.name)
@@ -186,7 +194,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_entry_json(entry), indent=1))
     else:
-        _print_entry(entry)
+        print_entry(entry)
     return EXIT_OK
 
 

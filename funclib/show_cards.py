@@ -1,0 +1,116 @@
+"""``funclib show NAME`` without SymPy: the text it prints, stored per entry with a checked key.
+
+``show`` prints an entry's derivative and proven properties, and building an entry imports
+SymPy (a third of a second) and differentiates its formula. The text of ``funclib show ID``
+(default parameters, no ``--json``) is therefore stored in ``catalog/show_cards.json``
+(written by ``python -m funclib.catalog_index --write``, with the index), each card with a key:
+the SHA-256 of the entry's TOML table, its slot in the property cache, and the sources of the
+modules that shape the text (:data:`RENDER_SOURCES`, the SymPy version included). ``show``
+serves a card only when its key equals the key computed now, so a card is never stale, only
+unused: an edited entry, a recomputed proof or a changed printer falls back to the full path.
+The default tests fail while the committed cards are stale (as for the index), and render a
+sample of entries the full way to compare. This module imports neither SymPy nor NumPy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+from functools import lru_cache
+from importlib import resources
+from importlib.util import find_spec
+from pathlib import Path
+
+from .catalog_index import catalog_index
+
+__all__ = ["CARDS_FILE", "RENDER_SOURCES", "card_key", "cached_card", "build_cards", "stale_cards"]
+
+CARDS_FILE = "show_cards.json"
+#: Modules (relative to the package) whose code decides what ``show`` prints: the printing
+#: itself, entry building, differentiation, formula printing, and the property records.
+RENDER_SOURCES = ("cli.py", "entry.py", "entry_fields.py", "calculus.py", "formula.py", "special.py",
+                  "ranges.py", "registry.py", "properties/records.py", "properties/__init__.py")
+_PROPERTIES_SUFFIX = ".properties.json"
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in RENDER_SOURCES:
+        h.update(name.encode() + b"\0" + (here / name).read_bytes())
+    spec = find_spec("sympy")  # SymPy's printer is part of the text: its version is in the key
+    if spec is not None and spec.origin:
+        release = Path(spec.origin).with_name("release.py")
+        h.update(release.read_bytes() if release.exists() else b"")
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _sidecar(relative: str) -> dict:
+    try:
+        return json.loads(resources.files("funclib.catalog").joinpath(relative).read_text(encoding="utf-8"))
+    except (FileNotFoundError, OSError, json.JSONDecodeError):
+        return {}
+
+
+def card_key(entry_id: str) -> str | None:
+    """The key a card of ``entry_id`` must carry to be served now (None: not a catalog entry)."""
+    index = catalog_index()
+    record = index.records.get(entry_id)
+    if record is None:
+        return None
+    slot = _sidecar(record.source[len("catalog/"):-len(".toml")] + _PROPERTIES_SUFFIX).get(entry_id)
+    text = json.dumps([index.raw_entry(entry_id), slot, _code_digest()], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _stored() -> dict:
+    try:
+        return json.loads(resources.files("funclib.catalog").joinpath(CARDS_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, OSError, json.JSONDecodeError):
+        return {}
+
+
+def cached_card(name: str) -> str | None:
+    """The stored text of ``funclib show NAME`` (an id or alias) if its key is current, else None."""
+    entry_id = catalog_index().names.get(name.lower())
+    card = _stored().get(entry_id) if entry_id else None
+    if not card or card.get("key") != card_key(entry_id):
+        return None
+    return card["text"]
+
+
+def render(entry) -> str:
+    """What ``funclib show`` prints for ``entry`` (the full path: SymPy, the property cache)."""
+    from .cli import print_entry
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_entry(entry)
+    return out.getvalue()
+
+
+def build_cards() -> dict[str, dict[str, str]]:
+    """Every catalog entry's card, rendered the full way."""
+    from . import registry
+
+    return {entry_id: {"key": card_key(entry_id), "text": render(registry.get(entry_id))}
+            for entry_id in sorted(catalog_index().records)}
+
+
+def stale_cards() -> list[str]:
+    """Ids whose committed card is missing or does not carry the current key."""
+    stored = _stored()
+    return [i for i in sorted(catalog_index().records) if stored.get(i, {}).get("key") != card_key(i)]
+
+
+def write_cards(path: Path) -> None:
+    """Write :func:`build_cards` to ``path`` atomically."""
+    text = json.dumps(build_cards(), indent=0, sort_keys=True, ensure_ascii=False) + "\n"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
