@@ -286,11 +286,14 @@ def plain_case(n_inputs: int, steps: int, epochs: int):
         seconds[method] = time.perf_counter() - t0
     loc = runs["local"]
     # local solves every needed pair (its ball bounds start from them); pairwise only the limiting ones
-    seconds["LipSDP solves inside the local run (all needed pairs)"] = sum(s.get("seconds", 0.0) for s in loc.solves)
-    seconds["local bisection"] = seconds["local"] - seconds["LipSDP solves inside the local run (all needed pairs)"]
+    # summed per solve: with pair solves in threads they overlap, so this exceeds their wall time
+    seconds["LipSDP solve seconds summed, local run (threads overlap)"] = sum(s.get("seconds", 0.0) for s in loc.solves)
     ok = loc.predictions == y
     pair_solves = {"pairwise": len(runs["pairwise"].solves) - 1, "local": sum(1 for s in loc.solves if s.get("pair"))}
-    same = bool(np.array_equal(runs["pairwise"].radii, np.where(ok, loc.baseline_radii, 0.0)))
+    # the two runs solve the same pair SDPs separately: equal up to the solver's last digits
+    full = np.where(ok, loc.baseline_radii, 0.0)
+    rel = np.abs(runs["pairwise"].radii - full) / np.where(full > 0, full, 1.0)
+    same = {"max_relative_difference": float(np.max(rel, initial=0.0)), "equal_to_1e-9": bool(np.all(rel <= 1e-9))}
     radii = {"global": runs["global"].radii, "pairwise": runs["pairwise"].radii,
              "local": loc.radii, "crown": runs["crown"].radii}
     grid = EPS + (0.7,)
@@ -315,7 +318,7 @@ def plain_case(n_inputs: int, steps: int, epochs: int):
             "pgd_broken_at_2x_global_radius": pgd_broken_radii(model, X, y, 2 * radii["global"]),
             "pgd_broken_at_0.999_local_radius": pgd_broken_radii(model, X, y, 0.999 * radii["local"]),
             "pairwise_ge_global_every_input": bool(np.all(radii["pairwise"] >= radii["global"])),
-            "local_ge_pairwise_every_input": bool(np.all(radii["local"] >= radii["pairwise"])),
+            "local_ge_pairwise_every_input": bool(np.all(radii["local"] >= full)),  # local's own start
             "median_radius_ratio_local_over_pairwise": float(np.median(ratio_lp[np.isfinite(ratio_lp)])),
             "max_radius_ratio_local_over_pairwise": float(np.max(ratio_lp[np.isfinite(ratio_lp)])),
             "unstable_relu_on_0.1_ball": unstable_summary, "hidden_widths": net.dims[1:-1],

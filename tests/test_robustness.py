@@ -226,6 +226,21 @@ def test_linear_classifier_radii_are_the_exact_boundary_distance():
     assert pair.certified_accuracy(0.0) == pytest.approx(np.mean(pair.radii > 0))
 
 
+def test_pair_solves_in_threads_give_the_serial_radii():
+    rng = np.random.default_rng(11)
+    W1, W2 = rng.standard_normal((12, 5)), rng.standard_normal((4, 12))
+    net = Network([W1, W2], ["tanh"], [rng.standard_normal(12), rng.standard_normal(4)])
+    X = rng.standard_normal((40, 5))
+    y = np.argmax(net(X), axis=1)
+    serial = robustness(net, X, y, method="pairwise", pair_threads=1)
+    threaded = robustness(net, X, y, method="pairwise", pair_threads=3)
+    assert [s["pair"] for s in serial.solves] == [s["pair"] for s in threaded.solves]
+    np.testing.assert_allclose(threaded.radii, serial.radii, rtol=1e-9)
+    assert any("at a time" in n for n in threaded.notes)
+    with pytest.raises(ValueError, match="pair_threads"):
+        robustness(net, X, y, method="pairwise", pair_threads=0)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_solving_only_limiting_pairs_gives_the_radii_of_all_pairs(seed):
     """The selection of verify.robustness against solving every pair, with made-up pair bounds
@@ -250,11 +265,12 @@ def test_solving_only_limiting_pairs_gives_the_radii_of_all_pairs(seed):
     lazy = np.full((K, K), cap)
     solved = []
 
-    def solve_pair(i, j):
-        solved.append((i, j))
-        lazy[i, j] = lazy[j, i] = true[i, j]
+    def solve_pairs(pairs):
+        for i, j in pairs:
+            solved.append((i, j))
+            lazy[i, j] = lazy[j, i] = true[i, j]
 
-    solve_limiting_pairs(low, lazy, labels, correct, solve_pair)
+    solve_limiting_pairs(low, lazy, labels, correct, solve_pairs)
     assert len(solved) == len(set(solved)) <= K * (K - 1) // 2
     assert np.array_equal(radii_from_bounds(low, lazy, labels, correct), radii_from_bounds(low, full, labels, correct))
 
