@@ -236,8 +236,21 @@ def test_cache_matches_a_fresh_proof(name):
     assert check_claims(entry, fresh) == []
 
 
+#: Bracket width of the committed proofs of f' written before SLOPE_TOL became 1e-10: a fresh
+#: proof's outer slope bounds may be tighter than a cached one's by up to this (times the scale).
+CACHED_SLOPE_TOL = 1e-8
+#: Facts that are (functions of) the outer ends of the f' brackets.
+SLOPE_FACTS = ("slope_bounds", "lipschitz")
+
+
+def _brackets_meet(a, b) -> bool:
+    """Two enclosures [[lo, hi], ...] of the same numbers: sound ones always intersect."""
+    return all(max(pa[0], pb[0]) <= min(pa[1], pb[1]) for pa, pb in zip(a, b))
+
+
 def _contradictions(fresh, cached: dict) -> list[str]:
-    """Cached facts that a fresh proof contradicts: another method or another value."""
+    """Cached facts that a fresh proof contradicts: another method or another value (brackets
+    that do not intersect; outer slope bounds that differ by more than the older tolerance)."""
     out = []
     for name, fact in fresh.facts.items():
         old = cached.get(name)
@@ -248,12 +261,34 @@ def _contradictions(fresh, cached: dict) -> list[str]:
         elif json.dumps(old["value"]) != json.dumps(fact.as_json()["value"]):
             a, b = np.asarray(old["value"], dtype=object), np.asarray(fact.as_json()["value"], dtype=object)
             try:
-                close = np.allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-12)
+                a, b = a.astype(float), b.astype(float)
+                if name == "slope_bounds_enclosure":
+                    close = _brackets_meet(a, b)
+                else:
+                    atol = 2 * CACHED_SLOPE_TOL * max(1.0, float(np.max(np.abs(a)))) if name in SLOPE_FACTS else 1e-12
+                    close = np.allclose(a, b, rtol=1e-9, atol=atol)
             except (TypeError, ValueError):
                 close = False
             if not close:
                 out.append(f"{name}: cached {old['value']!r}, fresh {fact.as_json()['value']!r}")
     return out
+
+
+def test_contradiction_rules():
+    from funclib.properties import Fact, Properties
+
+    cached = {"slope_bounds_enclosure": {"value": [[-1.0, -0.99], [2.0, 2.01]], "method": "interval"},
+              "slope_bounds": {"value": [-1.0, 2.01], "method": "interval"}}
+
+    def fresh(enclosure, bounds):
+        return Properties("x", None, "k", {"slope_bounds_enclosure": Fact(enclosure, "interval", ""),
+                                           "slope_bounds": Fact(bounds, "interval", "")})
+
+    assert _contradictions(fresh([[-0.995, -0.994], [2.0, 2.005]], [-0.995, 2.005 + 1e-9]), cached)[:1] == [
+        f"slope_bounds: cached {[-1.0, 2.01]!r}, fresh {[-0.995, 2.005 + 1e-9]!r}"]  # 5e-3 apart: too far
+    assert _contradictions(fresh([[-0.98, -0.97], [2.0, 2.01]], [-1.0, 2.01]), cached) == [
+        "slope_bounds_enclosure: cached [[-1.0, -0.99], [2.0, 2.01]], fresh [[-0.98, -0.97], [2.0, 2.01]]"]
+    assert _contradictions(fresh([[-0.995, -0.994], [2.0, 2.005]], [-1.0 + 1e-8, 2.01 - 1e-8]), cached) == []
 
 
 @pytest.mark.slow
