@@ -51,7 +51,8 @@ FRAMEWORK_ACTIVATIONS = (
     "softplus:threshold", "prelu", "rrelu", "squareplus", "sparse_plus", "sparse_sigmoid",
     "threshold", "identity", "sign", "logit", "probit", "log1mexp",
 )
-#: Per-entry fields of a results row (the rest are per output).
+OUTPUTS = ("value", "derivative")
+#: The run's fields of a results row (one run can cover one output or both).
 ENTRY_FIELDS = ("date", "wall_s", "workers", "cpu", "kernel_sha")
 #: The module before the fused loop, for ``speed --previous``.
 PREVIOUS = "18b3627"
@@ -174,7 +175,8 @@ def _load() -> dict[str, dict]:
         rec = entries.setdefault(row["entry"], {k: row.get(k, doc["cpu"] if k == "cpu" else None) for k in ENTRY_FIELDS}
                                  | {"outputs": {}})
         rec["load_average"] = doc["load_average"][row["entry"]]
-        r = {k: v for k, v in row.items() if k not in ENTRY_FIELDS and not k.startswith("worst_")}
+        # the run fields stay on each output too: a rerun of one output replaces only its row
+        r = {k: v for k, v in row.items() if not k.startswith("worst_")} | {k: rec[k] for k in ENTRY_FIELDS if k not in row}
         r["worst"] = [dict(zip(("ulp", "x", "y", "reference"), w)) for w in doc["worst"][row["entry"]][row["output"]]]
         entries[row["entry"]]["outputs"][row["output"]] = r
     return entries
@@ -188,7 +190,7 @@ def _save(entries: dict[str, dict]) -> None:
         load[entry_id] = rec["load_average"]
         for output, r in rec["outputs"].items():
             w = r["worst"][0] if r["worst"] else {"x": None, "y": None, "reference": None}
-            rows.append({"entry": entry_id} | {k: rec[k] for k in ENTRY_FIELDS}
+            rows.append({"entry": entry_id} | {k: r.get(k, rec.get(k)) for k in ENTRY_FIELDS}
                         | {k: v for k, v in r.items() if k != "worst"}
                         | {"worst_x": w["x"], "worst_y": w["y"], "worst_reference": w["reference"]})
             worst.setdefault(entry_id, {})[output] = [[w["ulp"], w["x"], w["y"], w["reference"]] for w in r["worst"]]
@@ -210,17 +212,19 @@ def run(args) -> None:
             print(f"budget of {args.budget} min spent; stopping before {entry_id}", flush=True)
             break
         t0 = time.perf_counter()
-        rows, report = jobs.exhaustive_float32([entry_id], reference=args.reference, workers=args.workers)
+        rows, report = jobs.exhaustive_float32([entry_id], outputs=args.outputs, reference=args.reference,
+                                               workers=args.workers)
         wall = time.perf_counter() - t0
         if report.failures:
             print(f"{entry_id}: {len(report.failures)} failed tasks, not recorded: "
                   f"{next(iter(report.failures.values()))}", flush=True)
             continue
-        entries[entry_id] = {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "wall_s": round(wall, 1), "workers": report.workers, "load_average": os.getloadavg(),
-            "cpu": cpu_model(), "kernel_sha": kernel_sha(entry_id),
-            "outputs": {r["output"]: r for r in rows}}
+        fields = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  "wall_s": round(wall, 1), "workers": report.workers, "cpu": cpu_model(),
+                  "kernel_sha": kernel_sha(entry_id)}
+        kept = entries.get(entry_id, {}).get("outputs", {}) if len(args.outputs) < len(OUTPUTS) else {}
+        entries[entry_id] = fields | {"load_average": os.getloadavg(),
+                                      "outputs": kept | {r["output"]: r | fields for r in rows}}
         _save(entries)
         print(f"{entry_id:<20} {wall:6.0f} s wall  " + "  ".join(
             f"{r['output']} max {r['max_ulp']:.3g} ULP, not CR {r['not_correctly_rounded']}, "
@@ -281,17 +285,20 @@ def table(args) -> None:
         "| entry | output | max ULP | not CR | not faithful | special | oracle (undecided) | gap (ULP) | worst x | y there | reference there | wall | CPU |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    stale = {e for e, rec in done.items() if rec.get("kernel_sha") != kernel_sha(e)}
+    current = {e: kernel_sha(e) for e in done}
+    stale = {(e, o) for e, rec in done.items() for o, r in rec["outputs"].items()
+             if r.get("kernel_sha", rec.get("kernel_sha")) != current[e]}
     cpu_total, inputs_total, timed = 0.0, 0, set()
     for entry_id in [e for e in FRAMEWORK_ACTIVATIONS if e in done] + sorted(set(done) - set(FRAMEWORK_ACTIVATIONS)):
         rec = done[entry_id]
         for output, r in rec["outputs"].items():
             w = r["worst"][0] if r["worst"] else {"x": float("nan"), "y": float("nan"), "reference": float("nan")}
             flag = "" if r["reference_ok"] and r["exhaustive"] else " **!**"
-            mark = " †" if entry_id in stale else ""
+            mark = " †" if (entry_id, output) in stale else ""
             lines.append(f"| {entry_id}{mark} | {output} | {_g(r['max_ulp'])}{flag} | {r['not_correctly_rounded']} | "
                          f"{r['not_faithful']} | {r['special_mismatch']} | {r['oracle_calls']} ({r['undecided']}) | {_g(r['reference_gap'])} | "
-                         f"{w['x']:.9g} | {w['y']:.9g} | {w['reference']:.17g} | {rec['wall_s']:.0f} s | {_short_cpu(rec['cpu'])} |")
+                         f"{w['x']:.9g} | {w['y']:.9g} | {w['reference']:.17g} | {r.get('wall_s', rec['wall_s']):.0f} s | "
+                         f"{_short_cpu(r.get('cpu', rec['cpu']))} |")
             if r.get("cpu_clock") == "thread_time":  # earlier runs timed the wall clock in the worker
                 cpu_total += r["cpu_seconds"]
                 inputs_total += r["checked"] if output == "value" else 0
@@ -304,7 +311,7 @@ def table(args) -> None:
         f"**Run on all 2³² inputs**: {len(done)} of the {len(FRAMEWORK_ACTIVATIONS)} framework activations (a row "
         "marked **!** had a reference gap above the guard, so its rounding counts are not certified)"
         + (f"; not yet run: {', '.join(missing)}." if missing else ".")
-        + (f" Stale (†, to rerun): {', '.join(sorted(stale))}." if stale else ""),
+        + (f" Stale (†, to rerun): {', '.join(f'{e} {o}' for e, o in sorted(stale))}." if stale else ""),
         "",
         "## Throughput",
         "",
@@ -349,6 +356,8 @@ def main() -> None:
     p.add_argument("--reference", choices=("fast", "libm"), default="fast")
     p.add_argument("--budget", type=float, default=60.0, help="minutes; no new entry starts after them")
     p.add_argument("--redo", action="store_true", help="rerun entries already in the results file")
+    p.add_argument("--outputs", nargs="+", choices=OUTPUTS, default=list(OUTPUTS),
+                   help="rerun only these outputs (the others keep their rows)")
     p.add_argument("--fresh", action="store_true", help="start a new results file")
     sub.add_parser("table")
     args = parser.parse_args()
