@@ -17,8 +17,9 @@ The correctly rounded float32 result is ``r`` rounded to float32, except where `
 within :data:`MIDPOINT_GUARD` float32 ULP of a rounding midpoint: there the rounding is
 undecided from ``r`` and the arb oracle (:meth:`funclib.entry.Entry.reference`) decides it (if
 the oracle's correctly rounded float64 sits exactly on the midpoint, an arb enclosure at up to
-2048 bits decides on which side of it the true value lies, :func:`tie_side`; only a point that
-no enclosure separates from the midpoint counts as ``undecided``). Reported per (entry, output):
+2048 bits decides on which side of it the true value lies, or that it is the midpoint exactly
+(then round-half-even is right), :func:`tie_side`; only a point that no enclosure decides counts
+as ``undecided``). Reported per (entry, output):
 
 * ``max_ulp``: the largest :math:`|y - r| / \operatorname{ulp}_{32}(r)` (``r`` is float64:
   the error of the error is below :math:`2^{-20}` ULP);
@@ -350,11 +351,12 @@ def _oracle(entry, res: ChunkResult, x: np.ndarray, y: np.ndarray, r: np.ndarray
         expr = entry.reference_expr(order=order)
         for i in ties:
             side = tie_side(expr, entry.symbol, float(x[i]), float(exact[i]))
-            if side:  # the true value is above (+1) or below (-1) the midpoint: its neighbour there
+            if side is None:
+                res.undecided += 1
+            elif side:  # the true value is above (+1) or below (-1) the midpoint: its neighbour there
                 # the two float32 neighbours of the midpoint are r32 and its mirror image
                 cr[i] = r32[i] if (r32[i] - exact[i]) * side > 0 else 2.0 * exact[i] - r32[i]
-            else:
-                res.undecided += 1
+            # side 0: the value is the midpoint itself, and round-half-even (cr) is correct
     res.not_correctly_rounded += int(np.sum(y != cr))
 
 
@@ -362,9 +364,11 @@ def _oracle(entry, res: ChunkResult, x: np.ndarray, y: np.ndarray, r: np.ndarray
 TIE_PRECISIONS = (128, 512, 2048)
 
 
-def tie_side(expr, symbol, x: float, midpoint: float) -> int:
-    """+1 or -1 where an arb enclosure of ``expr`` at ``x`` lies above or below ``midpoint``;
-    0 where none at :data:`TIE_PRECISIONS` bits excludes it (an exact tie, or not enclosable)."""
+def tie_side(expr, symbol, x: float, midpoint: float) -> int | None:
+    """+1 or -1 where an arb enclosure of ``expr`` at ``x`` lies above or below ``midpoint``, 0
+    where an exact ball (radius 0) equals it (the value is the midpoint: round-half-even is the
+    correct rounding, as for softshrink's x - 1/2 at large x); None where no enclosure at
+    :data:`TIE_PRECISIONS` bits decides (or the expression cannot be enclosed)."""
     import flint
 
     from .oracle import enclosure
@@ -373,12 +377,14 @@ def tie_side(expr, symbol, x: float, midpoint: float) -> int:
     for prec in TIE_PRECISIONS:
         ball = enclosure(expr, symbol, x, prec)
         if ball is None:
-            return 0
+            return None
         if ball > mid:
             return 1
         if ball < mid:
             return -1
-    return 0
+        if ball.rad() == 0 and ball.mid() == mid:
+            return 0
+    return None
 
 
 def combine(chunks: list[ChunkResult]) -> dict:

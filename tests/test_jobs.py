@@ -207,6 +207,17 @@ def test_tie_side_of_an_exact_tie_is_zero():
     assert exhaustive.tie_side(x / 2 - x**2 / 1000, x, 3.0, 1.5) == -1
 
 
+def test_exact_ties_are_decided_not_undecided():
+    """softshrink(x) = x - 1/2 at x in [2^23, 2^24): the value is exactly half-way between two
+    float32 numbers; round-half-even is the correct rounding, so nothing is undecided."""
+    start = int(np.array(2.0**23, np.float32).view(np.uint32))
+    res = exhaustive.chunk_results("softshrink", start, 256, ("value",))[0]
+    assert res.oracle_calls == 255 and res.undecided == 0  # 2^23 - 1/2 is a float32 number
+    x = (np.arange(256) + 2.0**23).astype(np.float32)
+    y = funclib.get("softshrink").kernel(dtype="float32", outputs="value")(x).astype(np.float64)
+    assert res.not_correctly_rounded == int(np.sum(y != (x.astype(np.float64) - 0.5).astype(np.float32)))
+
+
 def test_bad_chunk_arguments_are_refused():
     with pytest.raises(ValueError, match="outputs must be among"):
         exhaustive.chunk_results("relu", 0, 8, ("value", "grad"))
