@@ -269,7 +269,7 @@ def table(args) -> None:
         "  value. Where r lies within 2⁻²⁰ ULP of a rounding midpoint, the arb oracle",
         "  (`entry.reference`) decides the rounding (*oracle*). Where the oracle's correctly rounded",
         "  float64 is itself the midpoint (GELU and SiLU at subnormal outputs, f(x) = x/2 + O(x²)),",
-        "  runs from 2026-12-07 on decide the side with an arb enclosure of up to 2048 bits",
+        "  runs from 2026-12-07 on decide the side with an arb enclosure at 128 bits",
         "  (`funclib.exhaustive.tie_side`); *undecided* counts the points none separates from the",
         "  midpoint. Earlier runs compared those with the midpoint's round-half-even, which can be the",
         "  wrong neighbour: there *not CR* is uncertain by up to the undecided count. Where r is NaN or rounds to ±inf,",
