@@ -17,7 +17,7 @@ The correctly rounded float32 result is ``r`` rounded to float32, except where `
 within :data:`MIDPOINT_GUARD` float32 ULP of a rounding midpoint: there the rounding is
 undecided from ``r`` and the arb oracle (:meth:`funclib.entry.Entry.reference`) decides it (if
 the oracle's correctly rounded float64 sits exactly on the midpoint, an arb enclosure at
-128 bits decides on which side of it the true value lies, or that it is the midpoint exactly
+256 bits decides on which side of it the true value lies, or that it is the midpoint exactly
 (then round-half-even is right), :func:`tie_side`; only a point that no enclosure decides counts
 as ``undecided``). Reported per (entry, output):
 
@@ -361,9 +361,10 @@ def _oracle(entry, res: ChunkResult, x: np.ndarray, y: np.ndarray, r: np.ndarray
 
 
 #: Bits of the arb enclosures that decide a tie (the value against the float32 midpoint). One
-#: precision: where 128 bits do not separate the value from the midpoint, more rarely do
-#: (tanhshrink x - tanh x at x >= 2^24 differs from x - 1 by e^(-2x)), and each try costs.
-TIE_PRECISIONS = (128,)
+#: precision, enough for ties at subnormal outputs (GELU's x/2 + x^2/sqrt(2 pi) at x = 2^-149
+#: is 2^-150 relative above the midpoint); where 256 bits do not separate the value, more rarely
+#: do (tanhshrink x - tanh x at x >= 2^24 differs from x - 1 by e^(-2x)), and each try costs.
+TIE_PRECISIONS = (256,)
 
 
 def tie_side(expr, symbol, x: float, midpoint: float) -> int | None:

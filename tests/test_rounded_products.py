@@ -104,3 +104,6 @@ def test_affine_root_only_where_the_root_is_a_dtype_number():
     q = Printer("float32", "fast", {x: "xi"})
     text = q.expr(x / 3 + sp.Rational(1, 10))  # root -3/10 is not a float32 number
     assert "scale_f32(xi" in text and "+ K" in text
+    huge = Printer("float32", "fast", {x: "xi"})
+    text = huge.expr(x / 2 + sp.Integer(2) ** 120)  # root -2^121: x + 2^121 could overflow, x/2 + 2^120 not
+    assert text == "((K0 * xi) + K1)", text  # printed as c*x + b

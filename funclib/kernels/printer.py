@@ -256,7 +256,8 @@ class Printer:
         if not c.is_Rational or abs(c) == 1 or c == 0:
             return None
         r = -b / c
-        if sp.Rational(round_to_dtype(r, self.dtype)) != r:
+        # a root of at most 2^64 in magnitude: u - r then cannot overflow where c*u + b is finite
+        if abs(r) > 2**64 or sp.Rational(round_to_dtype(r, self.dtype)) != r:
             return None
         shifted = f"({self.expr(u)} - {self.const(r)})" if r > 0 else f"({self.expr(u)} + {self.const(-r)})"
         return f"({'-' if c < 0 else ''}{self.scaled(abs(c), shifted)})"
