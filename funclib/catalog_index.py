@@ -197,13 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         print(f"wrote {path}")
-        # the cards of `funclib show` read the index: a fresh process renders them from it
-        import subprocess
-        import sys
+        # the cards of `funclib show` are keyed through the index: read it again, as written
+        from funclib import catalog_index as index_module  # not __main__'s copy under `python -m`
+        from funclib import show_cards
 
-        subprocess.run([sys.executable, "-c", "from pathlib import Path; from funclib import show_cards; "
-                        f"show_cards.write_cards(Path({str(path.with_name('show_cards.json'))!r}))"], check=True)
-        print(f"wrote {path.with_name('show_cards.json')}")
+        index_module.catalog_index.cache_clear()
+        show_cards.write_cards(path.with_name(show_cards.CARDS_FILE))
+        print(f"wrote {path.with_name(show_cards.CARDS_FILE)}")
     else:
         print(text, end="")
     return 0

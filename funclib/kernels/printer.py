@@ -204,10 +204,14 @@ class Printer:
         name = getattr(func, "__name__", str(func))
         raise KernelError(f"function {name!r} has no kernel implementation")
 
-    def _split_const(self, c: sp.Expr) -> tuple[str, str]:
+    def _split_values(self, c: sp.Expr) -> tuple[float, float]:
         """A constant as two dtype numbers hi + lo (lo = the rounding error of hi)."""
         hi = round_to_dtype(c, self.dtype)
-        lo = round_to_dtype(sp.Float(c, 50) - sp.Float(hi, 50), self.dtype)
+        return hi, round_to_dtype(sp.N(c, 50) - sp.Float(hi, 50), self.dtype)
+
+    def _split_const(self, c: sp.Expr) -> tuple[str, str]:
+        """The names of the constants :meth:`_split_values` gives."""
+        hi, lo = self._split_values(c)
         return self.const(hi), self.const(lo)
 
     def scaled(self, coeff: sp.Expr, text: str) -> str:
@@ -215,8 +219,7 @@ class Printer:
         (``scale``, an FMA with ``coeff`` split in two) where the dtype cannot hold ``coeff``,
         so the product loses nothing to the constant's rounding (half an ULP) and overflows
         only where the true product does."""
-        hi = round_to_dtype(coeff, self.dtype)
-        lo = round_to_dtype(sp.N(coeff, 50) - sp.Float(hi, 50), self.dtype)
+        hi, lo = self._split_values(coeff)
         tiny = 2.0**-1022 if self.dtype == "float64" else 2.0**-126
         if lo == 0 or not (tiny <= abs(lo) < math.inf) or not (0 < hi < math.inf):
             return f"{self.const(coeff)} * {text}"
