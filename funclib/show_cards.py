@@ -79,8 +79,8 @@ def cached_card(name: str) -> str | None:
     """The stored text of ``funclib show NAME`` (an id or alias) if its key is current, else None."""
     entry_id = catalog_index().names.get(name.lower())
     card = _stored().get(entry_id) if entry_id else None
-    if not card or card.get("key") != card_key(entry_id):
-        return None
+    if not isinstance(card, dict) or not isinstance(card.get("text"), str) or card.get("key") != card_key(entry_id):
+        return None  # absent, damaged or not current: the full path
     return card["text"]
 
 

@@ -61,3 +61,13 @@ def test_show_from_a_card_does_not_import_sympy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "derivative: f'(x) =" in proc.stdout
+
+
+@pytest.mark.parametrize("damaged", [["not", "a", "card"], {"key": None}, {"text": 3}])
+def test_a_damaged_card_is_not_served(monkeypatch, damaged):
+    stored = dict(show_cards._stored())
+    good = stored["gelu"]
+    stored["gelu"] = damaged if not isinstance(damaged, dict) else {**damaged, "key": good["key"]} | (
+        {"key": None} if damaged.get("key", 0) is None else {})
+    monkeypatch.setattr(show_cards, "_stored", lambda: stored)
+    assert show_cards.cached_card("gelu") is None
