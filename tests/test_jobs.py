@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -289,3 +290,16 @@ def test_jitted_float32_spacing_is_the_accuracy_modules_ulp():
     for r in values:
         assert _ulp32(r) == float(ulp(np.array(r), "float32")), r
         assert _ulp32(r) * _inv_ulp32(r) == 1.0
+
+
+def test_exact_midpoints_of_rational_functions_are_decided():
+    """leaky ReLU x/100 at x = -k 2^-149 is an exact float32 midpoint when k = 100 j + 50: no
+    ball encloses it away from the midpoint, exact rational arithmetic decides it (half to even)."""
+    start, count = (1 << 31) + 1, 400
+    res = exhaustive.chunk_results("leaky_relu", start, count, ("value",))[0]
+    assert res.undecided == 0 and res.oracle_calls == 4  # k = 50, 150, 250, 350
+    k = np.arange(1, count + 1)
+    x = (-k * 2.0**-149).astype(np.float32)
+    y = funclib.get("leaky_relu").kernel(dtype="float32", outputs="value")(x).astype(np.float64)
+    correct = np.array([-float(round(Fraction(int(j), 100))) for j in k]) * 2.0**-149  # half to even
+    assert res.not_correctly_rounded == int(np.sum(y != correct))

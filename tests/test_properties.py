@@ -116,3 +116,30 @@ def test_difference_quotients_respect_proven_slope_bounds(entry, a, b):
     with mpmath.workdps(dps):
         q = (mp_evaluate(f, {entry.symbol: a}, dps) - mp_evaluate(f, {entry.symbol: b}, dps)) / (mpmath.mpf(a) - mpmath.mpf(b))
         assert lo - 1e-12 <= q <= hi + 1e-12, (entry.id, a, b, q, lo, hi)
+
+
+def test_slope_bracket_falls_back_to_a_wider_proved_bracket():
+    """Where the branch and bound does not reach SLOPE_TOL (the mollified MeLU component), a
+    bracket proved at SLOPE_TOL_FALLBACK is used, not an estimate; an estimate at both widths
+    stays an estimate."""
+    from funclib.properties import proof
+    from funclib.properties.extrema import Bracket
+
+    calls = []
+
+    class FakeProof:
+        df = d2f = None
+
+        def __init__(self, proved_at):
+            self.proved_at = proved_at
+
+        def bracket(self, expr, dexpr, *, maximize, tol, what):
+            calls.append(tol)
+            method = "interval" if tol in self.proved_at else "estimated"
+            return Bracket(1.0 - tol, 1.0 + tol, method, f"tol {tol}")
+
+    assert proof._slope_bracket(FakeProof({proof.SLOPE_TOL}), maximize=True).upper == 1.0 + proof.SLOPE_TOL
+    assert calls == [proof.SLOPE_TOL]
+    wider = proof._slope_bracket(FakeProof({proof.SLOPE_TOL_FALLBACK}), maximize=True)
+    assert (wider.method, wider.upper) == ("interval", 1.0 + proof.SLOPE_TOL_FALLBACK)
+    assert proof._slope_bracket(FakeProof(set()), maximize=False).method == "estimated"

@@ -529,9 +529,10 @@ def rewrite_for_kernel(expr: sp.Expr) -> sp.Expr:
         return ErfcScaled(split[1], sp.N(split[0], 50)) if split else e
 
     def exp_rule(e):
-        split = _split_product(e.args[0])
-        if split and isinstance(split[1], sp.Pow) and split[1].exp == 2:
-            return ExpSq(split[1].base, sp.N(split[0], 50))
+        # c = -1 too (erf's derivative exp(-x**2)): rounding x**2 costs x**2 ULP of the result
+        c, u = e.args[0].as_coeff_Mul()
+        if c != 0 and isinstance(u, sp.Pow) and u.exp == 2 and not u.base.is_number:
+            return ExpSq(u.base, sp.N(c, 50))
         return e
 
     expr = expr.replace(lambda e: isinstance(e, (sp.erfc, stable_erfc)), erfc_rule)

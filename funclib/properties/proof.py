@@ -38,6 +38,10 @@ __all__ = ["RANGE_TOL", "SLOPE_TOL", "compute_properties", "provable_form"]
 #: measurable time: GELU's tanh variant 18.4 s either way); proofs cached before then carry
 #: 1e-8 brackets, still sound, and are tightened when their entry is proved again.
 SLOPE_TOL = 1e-10
+#: The width a slope bracket falls back to where the branch and bound does not reach
+#: :data:`SLOPE_TOL` within its box budget (the mollified MeLU component: 1e-10 does not
+#: converge, 1e-8 does); every cached proof before 2026-12-07 was made at this width.
+SLOPE_TOL_FALLBACK = 1e-8
 RANGE_TOL = 1e-8
 
 
@@ -159,6 +163,16 @@ def compute_properties(entry: "Entry", variant: str | None = None) -> Properties
     return Properties(entry.id, variant, cache_key(entry), facts)
 
 
+def _slope_bracket(proof: _Proof, *, maximize: bool) -> Bracket:
+    """sup (or inf) of f' bracketed to :data:`SLOPE_TOL`, else to :data:`SLOPE_TOL_FALLBACK`
+    (a wider bracket that is proved beats a narrow one that is only estimated)."""
+    found = proof.bracket(proof.df, proof.d2f, maximize=maximize, tol=SLOPE_TOL, what="f'")
+    if found.method != "estimated":
+        return found
+    wider = proof.bracket(proof.df, proof.d2f, maximize=maximize, tol=SLOPE_TOL_FALLBACK, what="f'")
+    return wider if wider.method != "estimated" else found
+
+
 def _slope_facts(proof: _Proof, unbounded: dict[str, Fact], up_jump: bool, down_jump: bool):
     """``slope_bounds`` (sup and inf of the a.e. derivative f', widened by jumps of f), its
     enclosure and ``lipschitz``; returns (inf_sign, sup_sign, inf_method, sup_method) for the
@@ -174,8 +188,8 @@ def _slope_facts(proof: _Proof, unbounded: dict[str, Fact], up_jump: bool, down_
         facts["slope_bounds"] = Fact((low, high), "symbolic", "f' is constant")
         inf_method = sup_method = "symbolic"
     else:
-        sup = proof.bracket(df, d2f, maximize=True, tol=SLOPE_TOL, what="f'")
-        inf = proof.bracket(df, d2f, maximize=False, tol=SLOPE_TOL, what="f'")
+        sup = _slope_bracket(proof, maximize=True)
+        inf = _slope_bracket(proof, maximize=False)
         # Sign questions the tolerance bracket left open (inf f' = 0 approached at infinity).
         if inf.lower < 0 <= inf.upper:
             inf_sign = proof.bracket(df, d2f, maximize=False, tol=SLOPE_TOL, what="f'", target=0).proved
