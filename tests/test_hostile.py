@@ -138,6 +138,29 @@ def test_parameter_that_overflows_float32_is_refused():
     k = funclib.get("silu").kernel(dtype="float32")
     with pytest.raises(KernelError, match="beta=1e.40 overflows float32"):
         k(np.array([1.0], np.float32), beta=1e40)
+    edge = 2.0**128 - 2.0**103  # the first value that rounds to inf
+    with pytest.raises(KernelError, match="overflows float32"):
+        k(np.array([1.0], np.float32), beta=edge)
+    below = float(np.nextafter(edge, 0.0))  # rounds to FLT_MAX
+    assert np.isfinite(k(np.array([0.0], np.float32), beta=below)[0][0])
+
+
+def test_run_flat_takes_only_what_its_loops_take():
+    from funclib.kernels.printer import KernelError
+
+    k = funclib.get("silu").kernel(dtype="float32", outputs="value")
+    x = np.linspace(-4, 4, 9, dtype=np.float32)
+    y = np.empty_like(x)
+    k.run_flat(x, (y,), {"beta": 1.5})
+    assert np.array_equal(y, k(x, beta=1.5))
+    for bad_x, bad_outs in [(x.astype(np.float64), (y,)), (x.reshape(3, 3), (y.reshape(3, 3),)),
+                            (x, (y[:4],)), (x, (y, y.copy()))]:
+        with pytest.raises(KernelError, match="run_flat takes 1-D float32 arrays"):
+            k.run_flat(bad_x, bad_outs, {})
+    with pytest.raises(KernelError, match="has no parameter 'gamma'"):
+        k.run_flat(x, (y,), {"gamma": 1.0})
+    with pytest.raises(funclib.ParameterError):  # the entry's range check, as in a call
+        k.run_flat(x, (y,), {"beta": float("nan")})
     assert np.isfinite(funclib.get("silu").kernel(dtype="float64")(np.array([1.0]), beta=1e40)[1]).all()
     with pytest.raises(KernelError, match="real number"):
         k(np.array([1.0], np.float32), beta=1 + 2j)

@@ -38,6 +38,8 @@ __all__ = ["apply", "check_tensor", "COMPUTE"]
 COMPUTE = {torch.float32: torch.float32, torch.float64: torch.float64,
            torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
+_KERNEL_DTYPE = {torch.float32: "float32", torch.float64: "float64"}
+
 TORCH = Backend("torch", torch, {sp.erf: torch.special.erf, sp.erfc: torch.special.erfc,
                                   special.erfc: torch.special.erfc})
 
@@ -68,7 +70,7 @@ def channels(x: Tensor, params: list[Tensor], what: str) -> int:
 
 
 def _values(spec: Spec, params: list[Tensor], c: int) -> dict[str, float]:
-    return {n: float(p.reshape(-1)[c if p.numel() > 1 else 0]) for n, p in zip(spec.params, params)}
+    return {n: p.item() if p.numel() == 1 else float(p.reshape(-1)[c]) for n, p in zip(spec.params, params)}
 
 
 def _rows(t: Tensor, n: int, dtype: torch.dtype) -> Tensor:
@@ -87,11 +89,20 @@ def _unrows(rows: Tensor, like: Tensor, n: int) -> Tensor:
     return rows.reshape(shape).movedim(0, 1).contiguous()
 
 
+def _flat(t: Tensor) -> np.ndarray:
+    """A contiguous tensor's storage as a 1-D NumPy array (no copy)."""
+    return t.detach().numpy().reshape(-1)
+
+
 def _forward_impl(x: Tensor, params: list[Tensor], spec: str) -> Tensor:
     s = spec_from_key(spec)
     dtype = COMPUTE[x.dtype]
     n = channels(x, params, s.name)
-    fwd, _ = s.kernels(str(dtype).removeprefix("torch."))
+    fwd, _ = s.kernels(_KERNEL_DTYPE[dtype])
+    if n == 1 and x.dtype == dtype and x.is_contiguous():  # the common case, without reshaping
+        y = torch.empty_like(x, memory_format=torch.contiguous_format)
+        fwd.run_flat(_flat(x), (_flat(y),), _values(s, params, 0))
+        return y
     xs = _rows(x, n, dtype)
     ys = torch.empty_like(xs)
     for c in range(n):
@@ -111,7 +122,11 @@ def _backward_impl(grad: Tensor, x: Tensor, params: list[Tensor], spec: str) -> 
     s = spec_from_key(spec)
     dtype = COMPUTE[x.dtype]
     n = channels(x, params, s.name)
-    _, bwd = s.kernels(str(dtype).removeprefix("torch."))
+    _, bwd = s.kernels(_KERNEL_DTYPE[dtype])
+    if not s.wrt and n == 1 and x.dtype == dtype and x.is_contiguous():  # the common case
+        slopes = torch.empty_like(x, memory_format=torch.contiguous_format)
+        bwd.run_flat(_flat(x), (_flat(slopes),), _values(s, params, 0))
+        return [slopes.mul_(grad.to(dtype))]
     xs, gs = _rows(x, n, dtype), _rows(grad, n, dtype)
     slopes = torch.empty_like(xs)
     per_channel = np.zeros((len(s.wrt), n))
