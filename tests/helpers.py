@@ -77,9 +77,8 @@ def kinks(entry, variant: str | None = None, params=None) -> list[float]:
     of the numeric expression); none when they cannot be computed."""
     from funclib.properties import breakpoints
 
-    bound = entry.with_params(**params) if params else entry
-    try:
-        return [float(p) for p in breakpoints(bound.numeric_expr(variant), entry.symbol)]
+    try:  # numeric_expr takes the variant's own parameters too (softplus:threshold's threshold)
+        return [float(p) for p in breakpoints(entry.numeric_expr(variant, params), entry.symbol)]
     except (TypeError, ValueError):
         return []
 

@@ -44,9 +44,9 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np
 import pytest
-import sympy as sp
 
 import funclib
+from helpers import kinks
 
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
@@ -325,33 +325,11 @@ def _params(record: Record):
 # --------------------------------------------------------------------------------------
 
 
-def _kinks(expr: sp.Expr, x: sp.Symbol) -> set[float]:
-    """Real points where a Piecewise condition or an Abs argument changes sign."""
-    found: set[float] = set()
-    atoms = []
-    for pw in expr.atoms(sp.Piecewise):
-        for _, cond in pw.args:
-            atoms.extend(cond.atoms(sp.core.relational.Relational))
-    for rel in atoms:
-        try:
-            for root in sp.solve(sp.Eq(rel.lhs - rel.rhs, 0), x):
-                if root.is_real and root.is_finite:
-                    found.add(float(root))
-        except NotImplementedError:  # pragma: no cover - only linear conditions in the catalog
-            pass
-    for ab in expr.atoms(sp.Abs):
-        for root in sp.solve(sp.Eq(ab.args[0], 0), x):
-            if root.is_real:
-                found.add(float(root))
-    return found
-
-
 @lru_cache(maxsize=None)
 def _points(entry_id: str, variant: str | None, params: tuple) -> np.ndarray:
     entry = funclib.get(entry_id)
-    expr = entry.numeric_expr(variant, dict(params))
     pts = set(BASE_POINTS)
-    for k in _kinks(expr, entry.symbol):
+    for k in kinks(entry, variant, dict(params)):
         if k == 0.0:
             # The float64 neighbours of 0 are subnormal, and XLA on CPU flushes subnormal
             # inputs to zero (jax.nn.relu(5e-324) takes the x <= 0 branch); use the smallest
