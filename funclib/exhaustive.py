@@ -21,8 +21,10 @@ sigmoid and swish, their derivatives) exact rational arithmetic decides it
 (:meth:`funclib.entry.Entry.reference`) decides it (if
 the oracle's correctly rounded float64 sits exactly on the midpoint, an arb enclosure at
 256 bits decides on which side of it the true value lies, or that it is the midpoint exactly
-(then round-half-even is right), :func:`tie_side`; only a point that no enclosure decides counts
-as ``undecided``). Reported per (entry, output):
+(then round-half-even is right), :func:`tie_side`; where that enclosure cannot separate it,
+f - m is cancelled symbolically with its rational terms evaluated exactly,
+:func:`_cancelled_side`; a point neither decides counts as ``undecided``). Reported per
+(entry, output):
 
 * ``max_ulp``: the largest :math:`|y - r| / \operatorname{ulp}_{32}(r)` (``r`` is float64:
   the error of the error is below :math:`2^{-20}` ULP);
@@ -50,6 +52,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from numba import njit
@@ -409,6 +412,7 @@ def tie_side(expr, symbol, x: float, midpoint: float) -> int | None:
     from .oracle import enclosure
 
     mid = flint.arb(midpoint)
+    ball = None
     for prec in TIE_PRECISIONS:
         ball = enclosure(expr, symbol, x, prec)
         if ball is None:
@@ -419,7 +423,68 @@ def tie_side(expr, symbol, x: float, midpoint: float) -> int | None:
             return -1
         if ball.rad() == 0 and ball.mid() == mid:
             return 0
-    return None
+    return _cancelled_side(expr, symbol, x, midpoint, ball)
+
+
+def _cancelled_side(expr, symbol, x: float, midpoint: float, ball) -> int | None:
+    r"""The side of the midpoint from ``f - m`` with the cancellation done symbolically.
+
+    ``f = A + B`` with ``A`` the rational terms: ``q = A(x) - m`` is an exact rational, and
+    ``q + B`` brought over one denominator in exponential form cancels what no enclosure can
+    (tanhshrink :math:`x - \tanh x` at :math:`x \ge 2^{24}` is :math:`x - 1 + 2/(e^{2x} + 1)`,
+    a hair above the midpoint :math:`x - 1`: ``q = 1`` and :math:`1 - \tanh x = 2/(e^{2x}+1)`,
+    which arb encloses as a positive number). The rewritten form must agree with the enclosure
+    of ``f`` at the point; None where it does not or nothing decides."""
+    import flint
+
+    from .oracle import enclosure
+
+    split = _rational_split(expr, symbol)
+    if split is None:
+        return None
+    rational, rest = split
+    try:
+        q = rational(Fraction(x)) - Fraction(midpoint)
+    except ArithmeticError:
+        return None
+    form = _cancelled(rest, _sp_rational(q))
+    shifted = enclosure(form, symbol, x, TIE_PRECISIONS[-1]) if form is not None else None
+    if shifted is None or not (shifted + flint.arb(midpoint)).overlaps(ball):
+        return None
+    return 1 if shifted > 0 else (-1 if shifted < 0 else None)
+
+
+def _sp_rational(q: Fraction):
+    """A Fraction as a SymPy Rational."""
+    import sympy as sp
+
+    return sp.Rational(q.numerator, q.denominator)
+
+
+@lru_cache(maxsize=64)
+def _rational_split(expr, symbol):
+    """``(A, B)`` with ``expr = A + B``: ``A`` the sum of the rational terms (as an exact
+    evaluator), ``B`` the rest; None when either part is empty."""
+    import sympy as sp
+
+    terms = sp.Add.make_args(expr)
+    rational = [t for t in terms if rational_function(t, symbol) is not None]
+    rest = [t for t in terms if rational_function(t, symbol) is None]
+    if not rational or not rest:
+        return None
+    return rational_function(sp.Add(*rational), symbol), sp.Add(*rest)
+
+
+@lru_cache(maxsize=256)
+def _cancelled(rest, q):
+    """``q + rest`` in exponential form over one denominator (an exact identity wherever
+    ``q + rest`` is defined), or None when SymPy fails."""
+    import sympy as sp
+
+    try:
+        return sp.cancel(sp.together(sp.powsimp((q + rest).rewrite(sp.exp))))
+    except (sp.PolynomialError, ValueError, TypeError):
+        return None
 
 
 def combine(chunks: list[ChunkResult]) -> dict:

@@ -303,3 +303,23 @@ def test_exact_midpoints_of_rational_functions_are_decided():
     y = funclib.get("leaky_relu").kernel(dtype="float32", outputs="value")(x).astype(np.float64)
     correct = np.array([-float(round(Fraction(int(j), 100))) for j in k]) * 2.0**-149  # half to even
     assert res.not_correctly_rounded == int(np.sum(y != correct))
+
+
+def test_ties_no_enclosure_separates_are_decided_by_symbolic_cancellation():
+    """tanhshrink x - tanh x at x in [2^24, 2^25): x - 1 is a float32 midpoint and the value
+    exceeds it by 2/(e^(2x) + 1) ~ 2^(-2^25), far below any enclosure's radius; q + B with
+    q = x - (x - 1) = 1 cancels symbolically to 2/(e^(2x) + 1) > 0, so the correct rounding is
+    the upper neighbour x (mirror image below 0)."""
+    import sympy as sp
+
+    sym = sp.Symbol("x")
+    assert exhaustive.tie_side(sym - sp.tanh(sym), sym, 2.0**24, 2.0**24 - 1) == 1
+    assert exhaustive.tie_side(sym - sp.tanh(sym), sym, -(2.0**24) - 2, -(2.0**24) - 1) == -1
+    start = int(np.array(2.0**24, np.float32).view(np.uint32))
+    res = exhaustive.chunk_results("tanhshrink", start, 64, ("value",))[0]
+    assert res.undecided == 0 and res.oracle_calls >= 63
+    x = (np.arange(64) * 2 + 2.0**24).astype(np.float32)
+    y = funclib.get("tanhshrink").kernel(dtype="float32", outputs="value")(x)
+    correct = x.copy()
+    correct[0] = 2.0**24 - 1  # a float32 number below 2^24: no tie there
+    assert res.not_correctly_rounded == int(np.sum(y != correct))
