@@ -6,6 +6,9 @@
   ``lambda`` rounded up), and SELU's negative branch multiplied two rounded constants.
 * ``c*u + b`` printed as ``c*(u - r)`` at its root ``r = -b/c``: hard sigmoid ``x/6 + 1/2`` was
   2.8 million ULP off next to ``x = -3``.
+* an irrational constant of a sum (``pi - x``) printed as two terms ``(hi + rest) + lo``, and
+  ``c - a*u**2`` factored as ``a*(k - u)*(k + u)``: ssu and dsu were hundreds to thousands of
+  ULP off next to ``x = pi``.
 * ``exp(c*u**2)`` with ``u**2`` split exactly (``exp_sq``) also for ``c = -1``: erf's float32
   derivative :math:`2e^{-x^2}/\sqrt\pi` was 64.6 ULP off at large ``|x|`` (rounding ``x**2`` costs
   :math:`x^2` ULP of the result).
@@ -125,3 +128,30 @@ def test_erf_derivative_keeps_the_square_exact(dtype):
     floor = float(np.finfo(dtype).tiny)
     assert max_ulp_distance(got, exact, dtype, floor=floor) <= 2.0
     assert "exp_sq" in Printer(dtype, "fast", {x: "xi"}).expr(rewrite_for_kernel(sp.exp(-x**2)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_two_term_irrational_constant_next_to_its_root(dtype):
+    t = np.dtype(dtype).type
+    p = Printer(dtype, "fast", {x: "xi"})
+    text = p.expr(sp.pi - x)
+    assert text.count("+") + text.count("-") == 3, text  # (-xi + hi) + lo
+    entry = funclib.get("ssu")  # pi sin(x)/(pi - x)
+    xs = t(np.pi) + np.arange(-300, 301) * np.spacing(t(np.pi)) * 7
+    got = entry.kernel(dtype=dtype, outputs="value")(xs)
+    with mpmath.workprec(200):
+        exact = [mpmath.pi * mpmath.sin(v) / (mpmath.pi - v) for v in (mpmath.mpf(float(v)) for v in xs)]
+    assert max_ulp_distance(got, exact, dtype) <= 2.0
+
+
+def test_difference_of_squares_is_factored():
+    assert rewrite_for_kernel(sp.pi**2 - x**2) == (sp.pi - x) * (sp.pi + x)
+    assert rewrite_for_kernel(3 - 12 * x**2) == 12 * (sp.Rational(1, 2) - x) * (sp.Rational(1, 2) + x)
+    assert rewrite_for_kernel(x**2 - 1) == x**2 - 1  # only c - a u**2 with c, a > 0
+    assert rewrite_for_kernel(4 - sp.log(x) ** 2) == 4 - sp.log(x) ** 2  # a rounded u: no gain
+    entry = funclib.get("dsu")  # pi^2 sin(x)/(pi^2 - x^2)
+    xs = np.pi + np.arange(1, 400) * 2.0**-40
+    got = entry.kernel(dtype="float64", outputs="value")(xs)
+    with mpmath.workprec(200):
+        exact = [mpmath.pi**2 * mpmath.sin(v) / (mpmath.pi**2 - v**2) for v in (mpmath.mpf(float(v)) for v in xs)]
+    assert max_ulp_distance(got, exact, "float64") <= 2.0

@@ -278,14 +278,24 @@ class Printer:
                 parts.append(f"- {self.expr(-term)}")
             else:
                 parts.append(f"+ {self.expr(term)}")
+        low = None
         if numeric:
             total = sp.Add(*numeric)
+            if not total.is_Rational and total.is_real and total != 0:
+                # an irrational constant b (pi - x): b_hi + rest is exact where rest ~ -b_hi
+                # (Sterbenz), and b_lo = b - b_hi restores the digits a one-term b loses there
+                hi, lo = self._split_values(total)
+                tiny = 2.0**-1022 if self.dtype == "float64" else 2.0**-126
+                if tiny <= abs(lo) < math.inf and math.isfinite(hi):
+                    total, low = sp.Float(hi), lo
             if total.is_number and total < 0:
                 parts.append(f"- {self.const(-total)}")
             elif total != 0:
                 parts.append(f"+ {self.const(total)}")
         text = " ".join(parts)
         text = text[2:] if text.startswith("+ ") else "-" + text[2:]
+        if low is not None:
+            return f"(({text}) {'-' if low < 0 else '+'} {self.const(abs(low))})"
         return f"({text})"
 
     def _mul(self, e: sp.Mul) -> str:
@@ -541,7 +551,29 @@ def rewrite_for_kernel(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(lambda e: isinstance(e, sp.Add), stable_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), _conjugate_sqrt_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), _atan_half_sum)
+    expr = expr.replace(lambda e: isinstance(e, sp.Add), _difference_of_squares)
     return expr.replace(_is_sqrt_of_square_plus, _sqrt_without_overflow)
+
+
+def _difference_of_squares(e: sp.Add) -> sp.Expr:
+    r"""``c - a u**2`` (numbers c, a > 0; u the input or a parameter, exact in the kernel) as
+    :math:`a(k - u)(k + u)`, :math:`k = \sqrt{c/a}`:
+    near :math:`u = \pm k` the squares cancel after both were rounded (dsu's
+    :math:`\pi^2 - x^2`: thousands of ULP within 0.01 of :math:`\pi`), while ``k - u`` is exact
+    there (an irrational ``k`` prints as two terms, :meth:`Printer._add`); and ``u**2`` no
+    longer overflows where the product is finite."""
+    if len(e.args) != 2:
+        return e
+    c, term = (e.args[0], e.args[1]) if e.args[0].is_number else (e.args[1], e.args[0])
+    if not c.is_number or term.is_number or not c.is_positive:
+        return e
+    a, square = term.as_coeff_Mul()
+    if not (a.is_number and a.is_negative) or not (isinstance(square, sp.Pow) and square.exp == 2):
+        return e
+    if not isinstance(square.base, sp.Symbol):
+        return e  # a rounded u (tanh(x) near -1) makes k + u cancel as badly: only exact inputs gain
+    k = sp.sqrt(c / -a)
+    return -a * (k - square.base) * (k + square.base)
 
 
 def _sqrt_term(e: sp.Expr):
