@@ -4,10 +4,8 @@ wrong answer or a traceback (issue: hardening). Grouped by class."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
