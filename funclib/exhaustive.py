@@ -350,7 +350,8 @@ def _oracle(entry, res: ChunkResult, x: np.ndarray, y: np.ndarray, r: np.ndarray
     """Decide the rounding of the points ``r`` leaves open: exactly where the expression is
     rational (:func:`_exact_roundings`), else with the arb oracle."""
     res.oracle_calls = int(x.size)
-    decided = _exact_roundings(entry.reference_expr(order=order), entry.symbol, x)
+    expr = entry.reference_expr(order=order)
+    decided = _exact_roundings(expr, entry.symbol, x)
     if decided is not None:
         exact_cr, done = decided
         res.not_correctly_rounded += int(np.sum(y[done] != exact_cr[done]))
@@ -364,7 +365,6 @@ def _oracle(entry, res: ChunkResult, x: np.ndarray, y: np.ndarray, r: np.ndarray
     half = np.array([_ulp32(v) / 2 for v in r])  # the spacing around r (see _reduce_block)
     ties = np.flatnonzero(np.abs(exact - r32) == half)
     if ties.size:
-        expr = entry.reference_expr(order=order)
         for i in ties:
             side = tie_side(expr, entry.symbol, float(x[i]), float(exact[i]))
             if side is None:
@@ -467,9 +467,9 @@ def _rational_split(expr, symbol):
     evaluator), ``B`` the rest; None when either part is empty."""
     import sympy as sp
 
-    terms = sp.Add.make_args(expr)
-    rational = [t for t in terms if rational_function(t, symbol) is not None]
-    rest = [t for t in terms if rational_function(t, symbol) is None]
+    rational, rest = [], []
+    for term in sp.Add.make_args(expr):
+        (rest if rational_function(term, symbol) is None else rational).append(term)
     if not rational or not rest:
         return None
     return rational_function(sp.Add(*rational), symbol), sp.Add(*rest)

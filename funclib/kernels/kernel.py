@@ -207,12 +207,7 @@ class Kernel:
             grad = tree_sum(part)
         else:
             grad = None
-            if n:
-                if parallel:
-                    with _PARALLEL_LOCK:
-                        self.module.run_parallel(flat_x, *ys, *pvals)
-                else:
-                    self.module.run(flat_x, *ys, *pvals)
+            self._run_loops(flat_x, ys, pvals)
         for view, target in views:
             if target is not None:
                 target[...] = view.reshape(target.shape, order=mode)
@@ -243,12 +238,16 @@ class Kernel:
                               f"one per element output ({', '.join(self.element_outputs)})")
         if "grad_params" in self.outputs:
             raise KernelError(f"kernel {self.name!r}: run_flat has no grad_params output; call the kernel")
-        pvals = param_values(self, params)
+        self._run_loops(x, outs, param_values(self, params))
+
+    def _run_loops(self, x: np.ndarray, ys, pvals: tuple) -> None:
+        """The generated element loop on 1-D arrays: ``prange`` from :data:`PARALLEL_THRESHOLD`
+        elements on (when Numba has > 1 thread), serial below, nothing for no elements."""
         if x.shape[0] >= PARALLEL_THRESHOLD and numba.get_num_threads() > 1:
             with _PARALLEL_LOCK:
-                self.module.run_parallel(x, *outs, *pvals)
+                self.module.run_parallel(x, *ys, *pvals)
         elif x.shape[0]:
-            self.module.run(x, *outs, *pvals)
+            self.module.run(x, *ys, *pvals)
 
     def _unaliased(self, xa: np.ndarray, out) -> np.ndarray:
         """The input, copied when an ``out`` array overlaps it (a shifted view would be

@@ -214,15 +214,22 @@ class Printer:
         hi, lo = self._split_values(c)
         return self.const(hi), self.const(lo)
 
+    def _two_terms(self, c: sp.Expr) -> tuple[float, float] | None:
+        """:meth:`_split_values` where the dtype cannot hold ``c`` (a normal, finite ``lo`` and a
+        finite ``hi``), else None."""
+        hi, lo = self._split_values(c)
+        tiny = 2.0**-1022 if self.dtype == "float64" else 2.0**-126
+        return (hi, lo) if tiny <= abs(lo) < math.inf and math.isfinite(hi) else None
+
     def scaled(self, coeff: sp.Expr, text: str) -> str:
         """``coeff * text`` for a positive numeric ``coeff``: rounded once
         (``scale``, an FMA with ``coeff`` split in two) where the dtype cannot hold ``coeff``,
         so the product loses nothing to the constant's rounding (half an ULP) and overflows
         only where the true product does."""
-        hi, lo = self._split_values(coeff)
-        tiny = 2.0**-1022 if self.dtype == "float64" else 2.0**-126
-        if lo == 0 or not (tiny <= abs(lo) < math.inf) or not (0 < hi < math.inf):
+        split = self._two_terms(coeff)
+        if split is None or not split[0] > 0:
             return f"{self.const(coeff)} * {text}"
+        hi, lo = split
         return f"{self.module}.scale_{self.suffix}({text}, {self.const(hi)}, {self.const(lo)})"
 
     def _math(self, e: sp.Function) -> str:
@@ -284,10 +291,9 @@ class Printer:
             if not total.is_Rational and total.is_real and total != 0:
                 # an irrational constant b (pi - x): b_hi + rest is exact where rest ~ -b_hi
                 # (Sterbenz), and b_lo = b - b_hi restores the digits a one-term b loses there
-                hi, lo = self._split_values(total)
-                tiny = 2.0**-1022 if self.dtype == "float64" else 2.0**-126
-                if tiny <= abs(lo) < math.inf and math.isfinite(hi):
-                    total, low = sp.Float(hi), lo
+                split = self._two_terms(total)
+                if split is not None:
+                    total, low = sp.Float(split[0]), split[1]
             if total.is_number and total < 0:
                 parts.append(f"- {self.const(-total)}")
             elif total != 0:
