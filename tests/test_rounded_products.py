@@ -12,6 +12,8 @@
 * ``exp(c*u**2)`` with ``u**2`` split exactly (``exp_sq``) also for ``c = -1``: erf's float32
   derivative :math:`2e^{-x^2}/\sqrt\pi` was 64.6 ULP off at large ``|x|`` (rounding ``x**2`` costs
   :math:`x^2` ULP of the result).
+* ``k u - k tanh u`` printed as ``k tanhshrink(u)`` (``vm.tanhshrink``, no difference formed):
+  tanhshrink's float32 value was 0 for |x| < 1e-4 (1.68e7 ULP at x = 1.4e-4).
 """
 
 from __future__ import annotations
@@ -155,3 +157,23 @@ def test_difference_of_squares_is_factored():
     with mpmath.workprec(200):
         exact = [mpmath.pi**2 * mpmath.sin(v) / (mpmath.pi**2 - v**2) for v in (mpmath.mpf(float(v)) for v in xs)]
     assert max_ulp_distance(got, exact, "float64") <= 2.0
+
+
+def test_difference_with_tanh_is_tanhshrink():
+    """``k u - k tanh u`` prints as ``k tanhshrink(u)`` (the exhaustive float32 run found
+    tanhshrink's value 0 for |x| < 1e-4, where it is x**3/3: the difference cancels)."""
+    from funclib.kernels.printer import TanhShrink
+
+    y = sp.Symbol("y")
+    assert rewrite_for_kernel(x - sp.tanh(x)) == TanhShrink(x)
+    assert rewrite_for_kernel(3 * sp.tanh(2 * x) - 6 * x + y) == y - 3 * TanhShrink(2 * x)
+    assert rewrite_for_kernel(x - 2 * sp.tanh(x)) == x - 2 * sp.tanh(x)  # k u - m tanh u, k != m: no rule
+    entry = funclib.get("tanhshrink")
+    for dtype in (np.float64, np.float32):
+        xs = np.concatenate([np.geomspace(1e-30, 3.0, 400), -np.geomspace(1e-30, 3.0, 400)]).astype(dtype)
+        got = entry.kernel(dtype=dtype, outputs="value")(xs)
+        exact = []
+        for v in xs:
+            with mpmath.workdps(120):
+                exact.append(+(mpmath.mpf(float(v)) - mpmath.tanh(mpmath.mpf(float(v)))))
+        assert max_ulp_distance(got, exact, dtype) <= (2.0 if dtype is np.float64 else 0.5)
