@@ -33,7 +33,7 @@ from helpers import max_ulp_distance
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
-ELEMENTWISE = ("gelu", "silu", "mish", "golu", "softplus", "elu", "relu", "pau")
+ELEMENTWISE = ("gelu", "silu", "mish", "golu", "softplus", "elu", "relu", "pau", "tanhshrink")
 ELEMENTWISE_ULP = 8
 #: Against the CPU ``fast`` kernel (other math library; ill-conditioned points such as GoLU's
 #: double exponential in float32 amplify both libraries' rounding).

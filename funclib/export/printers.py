@@ -18,7 +18,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from ..formula import as_sympy
-from ..kernels.printer import ErfcScaled, ExpSq, print_quotient, round_to_dtype
+from ..kernels.printer import ErfcScaled, ExpSq, TanhShrink, print_quotient, round_to_dtype
 from ..special import erfc as stable_erfc
 from ..special import sigmoid, softplus
 from .plan import ExportError
@@ -140,6 +140,9 @@ class ExprPrinter:
             return self.select(f"({u} > {zero})", one, self.select(f"({u} < {zero})", zero, h0))
         if isinstance(e, ErfcScaled):  # erfc(c*u): the kernels split c in two; here c is one number
             return self.call("erfc", self.expr(sp.Mul(e.args[1], e.args[0], evaluate=False)))
+        if isinstance(e, TanhShrink):  # no stable form in the targets' libraries: the difference
+            u = self.hoist(e.args[0])
+            return f"({u} - {self.call('tanh', u)})"
         if isinstance(e, ExpSq):
             u = self.hoist(e.args[0])
             return self.call("exp", f"({self.const(e.args[1])} * {u} * {u})")

@@ -28,6 +28,7 @@ from .stable_forms import stable_sum
 
 __all__ = [
     "KernelError", "Printer", "round_to_dtype", "rewrite_for_kernel", "simplify_rational", "ErfcScaled", "ExpSq",
+    "TanhShrink",
     "QuotientPrinter", "split_quotient", "print_quotient",
 ]
 
@@ -188,6 +189,8 @@ class Printer:
         func = e.func
         if isinstance(e, (ErfcScaled, ExpSq)):
             return self._scaled(e)
+        if isinstance(e, TanhShrink):
+            return f"{self.module}.tanhshrink_{self.suffix}({self.expr(e.args[0])})"
         if func in _MATH:
             return self._math(e)
         if func in _LIBM_ONLY:
@@ -522,6 +525,51 @@ class ExpSq(sp.Function):
     nargs = 2
 
 
+class TanhShrink(sp.Function):
+    """``u - tanh(u)`` (printed as ``tanhshrink(u)``: no cancellation next to 0, where the
+    difference is about u**3/3)."""
+
+    nargs = 1
+
+
+def _tanhshrink_sum(e: sp.Add) -> sp.Expr:
+    r"""A sum with terms :math:`k u` and :math:`-k\tanh u` (numeric k) as
+    :math:`k\,\mathrm{tanhshrink}(u)` plus the other terms: written as a difference, the two
+    terms cancel to nothing next to :math:`u = 0` (tanhshrink's value is all rounding error
+    below :math:`|x| \approx 10^{-4}` in float32)."""
+    for term in e.args:
+        k, rest = term.as_coeff_Mul()
+        if isinstance(rest, sp.tanh) and k.is_number:
+            partner = -k * rest.args[0]
+            if partner in e.args:
+                return e - term - partner - k * TanhShrink(rest.args[0])
+    return e
+
+
+def _log_odds_sum(e: sp.Add) -> sp.Expr:
+    r"""A sum with terms :math:`k\log u` and :math:`-k\,\mathrm{log1p}(-u)` (numeric k): the
+    log-odds :math:`\log(u/(1-u))`, which cancels next to :math:`u = 1/2` (logit was 1,024 ULP
+    off there in float32). Written :math:`k\,\mathrm{log1p}((2u - 1)/(1 - u))` for
+    :math:`u \ge 1/2` and :math:`-k\,\mathrm{log1p}((1 - 2u)/u)` for :math:`1/4 \le u < 1/2`:
+    numerator and denominator are exact there (Sterbenz), so only the quotient is rounded, and
+    log1p's condition number is below 1 for a nonnegative argument. The difference is kept
+    below 1/4, where it does not cancel (:math:`\log u < -1.38`,
+    :math:`|\mathrm{log1p}(-u)| < 0.29`) and :math:`1/u` could overflow."""
+    for term in e.args:
+        k, rest = term.as_coeff_Mul()
+        if isinstance(rest, sp.log) and k.is_number:
+            u = rest.args[0]
+            partner = -k * log1p(-u)
+            if partner not in e.args:
+                continue
+            half, quarter = sp.S.Half, sp.Rational(1, 4)
+            odds = sp.Piecewise((log1p((2 * u - 1) / (1 - u)), u >= half),
+                                (-log1p((1 - 2 * u) / u), u >= quarter),
+                                (rest - log1p(-u), True))
+            return e - term - partner + k * odds
+    return e
+
+
 def _split_product(arg: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
     """``arg = c * u`` with ``c`` numeric (not ±1) and ``u`` not: return ``(c, u)``."""
     if not isinstance(arg, sp.Mul):
@@ -535,8 +583,9 @@ def _split_product(arg: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
 
 def rewrite_for_kernel(expr: sp.Expr) -> sp.Expr:
     """Mark the patterns the math library evaluates double-length: ``erfc(c*u)`` and
-    ``exp(c*u**2)`` (exact GELU and its derivative), and rewrite cancelling sums
-    (:mod:`funclib.kernels.stable_forms`, then the conjugate and arctan forms below). Done
+    ``exp(c*u**2)`` (exact GELU and its derivative), ``u - tanh(u)`` (tanhshrink), ``log u - log1p(-u)`` (the log-odds), and rewrite
+    cancelling sums (:mod:`funclib.kernels.stable_forms`, then the conjugate and arctan forms
+    below). Done
     before CSE so that the product is not split off into a rounded temporary."""
 
     # the constant travels as a 50-digit Float: an atom, so CSE cannot split it off
@@ -554,6 +603,8 @@ def rewrite_for_kernel(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(lambda e: isinstance(e, (sp.erfc, stable_erfc)), erfc_rule)
     expr = expr.replace(lambda e: isinstance(e, sp.exp), exp_rule)
     expr = expr.replace(_is_log_of_neg_expm1, _log1mexp)
+    expr = expr.replace(lambda e: isinstance(e, sp.Add) and e.has(sp.tanh), _tanhshrink_sum)
+    expr = expr.replace(lambda e: isinstance(e, sp.Add) and e.has(log1p), _log_odds_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), stable_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), _conjugate_sqrt_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), _atan_half_sum)

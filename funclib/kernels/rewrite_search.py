@@ -46,7 +46,7 @@ from ..accuracy import TARGET_ULP, oracle_kappa, sample_points, ulp_error
 from ..mpeval import mp_evaluate
 from ..npeval import NpEvalError, numpy_function
 from ..oracle import Undecided, reference_value
-from .printer import ErfcScaled, ExpSq, rewrite_for_kernel, simplify_rational
+from .printer import ErfcScaled, ExpSq, TanhShrink, rewrite_for_kernel, simplify_rational
 from .rewrite_rules import RULES
 from .series_branch import series_branches
 
@@ -104,7 +104,8 @@ def _round(v: float) -> float | None:
 
 def evaluate_in_dtype(expr: sp.Expr, x: sp.Symbol, xs: np.ndarray, dtype: str) -> np.ndarray:
     """``expr`` at ``xs`` with every operation rounded to ``dtype`` (constants too); the
-    double-length patterns of the kernel printer (``ErfcScaled``, ``ExpSq``) in float64."""
+    double-length patterns of the kernel printer (``ErfcScaled``, ``ExpSq``) in float64 and
+    ``TanhShrink`` by the kernels' routine."""
     dt = np.dtype(dtype)
     with np.errstate(all="ignore"):
         return np.asarray(_ev(expr, x, np.asarray(xs, dt), dt), dtype=dt) * np.ones(len(xs), dt)
@@ -166,6 +167,11 @@ def _ev(e, x, xs, dt):
     if isinstance(e, ExpSq):
         u = np.asarray(_ev(e.args[0], x, xs, dt), np.float64)
         return np.exp(float(e.args[1]) * u * u).astype(dt)
+    if isinstance(e, TanhShrink):  # the kernel's own routine, one call per point
+        from .mathlib.vecmath import tanhshrink_f64
+
+        u = np.asarray(_ev(e.args[0], x, xs, dt), np.float64) * np.ones(len(xs))
+        return np.array([tanhshrink_f64(float(v)) for v in u]).astype(dt)
     func = numpy_function(e)
     if func is None:
         raise NpEvalError(f"cannot evaluate {e.func.__name__} in the dtype")

@@ -19,7 +19,8 @@ function here is a CUDA device function in the argument's precision:
 The composite functions use the stable forms of :mod:`funclib.kernels.mathlib.libm` (same names,
 same formulas): :math:`\sigma(x) = (1 \text{ or } e)/(1+e)`, :math:`e = e^{-|x|}`;
 softplus :math:`\max(x,0) + \mathrm{log1p}(e^{-|x|})`; :math:`\mathrm{sech}^2 a = 4q/(1+q)^2`,
-:math:`q = e^{-2|a|}`. ``erfc_scaled(u, c_hi, c_lo)`` :math:`= \mathrm{erfc}(cu)` and
+:math:`q = e^{-2|a|}`; tanhshrink :math:`x - \tanh x` as mathlib's (no difference formed; float32
+through float64). ``erfc_scaled(u, c_hi, c_lo)`` :math:`= \mathrm{erfc}(cu)` and
 ``exp_sq(u, c_hi, c_lo)`` :math:`= e^{cu^2}` carry the rounding error of the product
 (:math:`c u` or :math:`c u^2`, formed exactly with an FMA on the GPU) as a first-order
 correction, :math:`\mathrm{erfc}(p + \delta) \approx \mathrm{erfc}(p) - \delta\,\tfrac{2}{\sqrt\pi} e^{-p^2}`
@@ -41,6 +42,7 @@ from numba import config as _config
 from numba import cuda
 from numba.cuda import libdevice
 
+from ..mathlib.coefficients import TANH_F64, TANH_SMALL as _TANH_SMALL
 from ..mathlib.libm import SINC_D1_SERIES, SINC_SERIES
 
 __all__ = [
@@ -52,7 +54,7 @@ __all__ = [
     "sigmoid_f32", "softplus_f32", "cosh_f32", "sinh_f32", "sech2_f32", "erfc_scaled_f32", "exp_sq_f32",
     "sqrt", "copysign", "sin", "cos", "tan", "asin", "acos", "atan", "asinh", "acosh", "atanh",
     "gamma", "lgamma", "sinc_f64", "sinc_d1_f64", "sinc_f32", "sinc_d1_f32",
-    "cbrt_f64", "cbrt_pow_f64", "cbrt_pow_f32", "scale_f64", "scale_f32",
+    "cbrt_f64", "cbrt_pow_f64", "cbrt_pow_f32", "scale_f64", "scale_f32", "tanhshrink_f64", "tanhshrink_f32",
 ]
 
 #: True when Numba-CUDA runs the simulator (decided when this module is imported).
@@ -204,6 +206,40 @@ else:
     # what generated kernels call.
 
 
+_TANH_FROM_TOP = tuple(reversed(TANH_F64))  # Horner order of mathlib's tanh polynomial
+
+
+def _tanhshrink_double(x):
+    """x - tanh x in float64 as :func:`funclib.kernels.mathlib.vecmath.tanhshrink_f64`:
+    -x^3 T(x^2) below 0.625 (x^3 double-length), (|x| - 1) + 2/(e^{2|x|} + 1) above with the
+    quotient's remainder from an FMA (exp is libdevice's, 1 ULP, where the CPU's carries its
+    rounding error: up to ~6 ULP more where the sum cancels, next to 0.625)."""
+    a = abs(x)
+    z = x * x
+    p = x * z
+    p_lo = _fma(x, z, -p) + x * _fma(x, x, -z)
+    c = _D(0.0)
+    for k in _TANH_FROM_TOP:
+        c = c * z + k
+    near = -_fma(p, c, p_lo * c)
+    e = _exp(_D(-2.0) * a)
+    d = _D(1.0) + e
+    d_lo = (_D(1.0) - d) + e
+    q = e / d
+    q_lo = (_fma(-q, d, e) - q * d_lo) / d
+    h = a - _D(1.0)
+    t = _D(2.0) * q
+    sm = h + t
+    b = sm - h
+    err = (h - (sm - b)) + (t - b)
+    far = copysign(sm + (err + _D(2.0) * q_lo), x)
+    res = near if a < _TANH_SMALL else far
+    return x if (x == _D(0.0)) or (a == _D(_m.inf)) else res
+
+
+_tanhshrink_d = _dev(_tanhshrink_double)
+
+
 # --------------------------------------------------------------------------------------
 # the printer's names (float64 then float32: the same formulas with typed constants)
 # --------------------------------------------------------------------------------------
@@ -269,6 +305,10 @@ def _make(T):
         d = d if d == d else zero
         r = _exp(p)
         return r + r * d
+
+    def tanhshrink(x):
+        # float32 through float64, rounded once (as mathlib.vecmath.tanhshrink_f32)
+        return T(_tanhshrink_d(_D(x)))
 
     # sinc and sinc' as in mathlib.libm (series near 0, reduction a = n/2 + r beyond: r is
     # exact, and a rounded n only moves r, never the identity sin(pi a) = +-sin/cos(pi r)),
@@ -354,6 +394,7 @@ tanh_f64, erf_f64, erfc_f64 = _f64["tanh"], _f64["erf"], _f64["erfc"]
 sigmoid_f64, softplus_f64, cosh_f64, sinh_f64 = _f64["sigmoid"], _f64["softplus"], _f64["cosh"], _f64["sinh"]
 sech2_f64, erfc_scaled_f64, exp_sq_f64 = _f64["sech2"], _f64["erfc_scaled"], _f64["exp_sq"]
 scale_f64, scale_f32 = _f64["scale"], _f32["scale"]
+tanhshrink_f64, tanhshrink_f32 = _f64["tanhshrink"], _f32["tanhshrink"]
 exp_f32, expm1_f32, log_f32, log1p_f32 = _f32["exp"], _f32["expm1"], _f32["log"], _f32["log1p"]
 tanh_f32, erf_f32, erfc_f32 = _f32["tanh"], _f32["erf"], _f32["erfc"]
 sigmoid_f32, softplus_f32, cosh_f32, sinh_f32 = _f32["sigmoid"], _f32["softplus"], _f32["cosh"], _f32["sinh"]

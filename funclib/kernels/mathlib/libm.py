@@ -15,9 +15,12 @@ from numba import njit
 
 from .intrinsics import fma
 from .vecmath import scale_f32, scale_f64  # c*t rounded once: no libm call, the same in both modes
+# x - tanh x: the C library has no routine for it (x - tanh(x) from libm cancels to nothing next
+# to 0); the vectorizable one, built on its own exp, serves both modes
+from .vecmath import tanhshrink_f32, tanhshrink_f64
 
 __all__ = [
-    "scale_f64", "scale_f32",
+    "scale_f64", "scale_f32", "tanhshrink_f64", "tanhshrink_f32",
     "exp_f64", "expm1_f64", "log_f64", "log1p_f64", "tanh_f64", "erf_f64", "erfc_f64",
     "sigmoid_f64", "softplus_f64", "cosh_f64", "sinh_f64", "sech2_f64",
     "exp_f32", "expm1_f32", "log_f32", "log1p_f32", "tanh_f32", "erf_f32", "erfc_f32",
