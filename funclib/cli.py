@@ -59,7 +59,7 @@ def _properties_json(props: "Properties") -> dict[str, Any]:
     return {k: v.as_json() for k, v in props.facts.items()}
 
 
-def _entry_json(entry: "Entry", *, with_properties: bool = True) -> dict[str, Any]:
+def entry_json(entry: "Entry", *, with_properties: bool = True) -> dict[str, Any]:
     import sympy as sp
 
     from .formula import to_formula
@@ -179,12 +179,12 @@ def print_entry(entry: "Entry") -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    if not args.params and not args.json:
+    if not args.params:
         from .show_cards import cached_card
 
-        card = cached_card(args.name)  # the stored text, where its key shows it is current
+        card = cached_card(args.name, as_json=args.json)  # stored, where its key shows it is current
         if card is not None:
-            print(card, end="")
+            print(json.dumps(card, indent=1) if args.json else card, end="\n" if args.json else "")
             return EXIT_OK
     from . import registry
 
@@ -192,7 +192,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.params:
         entry = entry.with_params(**parse_params(args.params))
     if args.json:
-        print(json.dumps(_entry_json(entry), indent=1))
+        print(json.dumps(entry_json(entry), indent=1))
     else:
         print_entry(entry)
     return EXIT_OK
@@ -287,7 +287,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
     entry = registry.get("gelu")
     props = entry.properties()
     if args.json:
-        print(json.dumps({"entry": _entry_json(entry, with_properties=False),
+        print(json.dumps({"entry": entry_json(entry, with_properties=False),
                           "properties": _properties_json(props)}, indent=1))
         return EXIT_OK
     print("funclib tour — look up a function, its derivative and its proven properties\n")

@@ -1,8 +1,9 @@
 """``funclib show NAME`` without SymPy: the text it prints, stored per entry with a checked key.
 
 ``show`` prints an entry's derivative and proven properties, and building an entry imports
-SymPy (a third of a second) and differentiates its formula. The text of ``funclib show ID``
-(default parameters, no ``--json``) is therefore stored in ``catalog/show_cards.json``
+SymPy (a third of a second) and differentiates its formula. What ``funclib show NAME`` prints
+(default parameters; the text and the ``--json`` form, for each entry and each of its variants
+``ID:VARIANT``) is therefore stored in ``catalog/show_cards.json``
 (written by ``python -m funclib.catalog_index --write``, with the index), each card with a key:
 the SHA-256 of the entry's TOML table, its slot in the property cache, and the sources of the
 modules that shape the text (:data:`RENDER_SOURCES`, the SymPy version included). ``show``
@@ -75,13 +76,30 @@ def _stored() -> dict:
         return {}
 
 
-def cached_card(name: str) -> str | None:
-    """The stored text of ``funclib show NAME`` (an id or alias) if its key is current, else None."""
-    entry_id = catalog_index().names.get(name.lower())
+def _normalized(name: str) -> str:
+    """A name as :func:`funclib.registry.get` compares it (case, ``-`` and ``_``)."""
+    return str(name).strip().lower().replace("-", "_")
+
+
+def cached_card(name: str, *, as_json: bool = False) -> str | dict | None:
+    """What ``funclib show NAME`` prints (an id, alias or ``ID:VARIANT``), stored: the text, or
+    with ``as_json`` the object that ``--json`` prints; None where no card with the current key
+    exists (the caller takes the full path)."""
+    base, sep, variant = _normalized(name).partition(":")
+    entry_id = catalog_index().names.get(base)
     card = _stored().get(entry_id) if entry_id else None
-    if not isinstance(card, dict) or not isinstance(card.get("text"), str) or card.get("key") != card_key(entry_id):
+    if not isinstance(card, dict) or card.get("key") != card_key(entry_id):
         return None  # absent, damaged or not current: the full path
-    return card["text"]
+    if sep:
+        variants = card.get("variants")
+        if not isinstance(variants, dict):
+            return None
+        card = next((c for v, c in variants.items() if _normalized(v) == variant.strip()), None)
+        if not isinstance(card, dict):
+            return None  # an unknown variant: the full path names the ones there are
+    field, kind = ("json", dict) if as_json else ("text", str)
+    value = card.get(field)
+    return value if isinstance(value, kind) else None
 
 
 def render(entry) -> str:
@@ -94,12 +112,23 @@ def render(entry) -> str:
     return out.getvalue()
 
 
-def build_cards() -> dict[str, dict[str, str]]:
-    """Every catalog entry's card, rendered the full way."""
+def _card(entry) -> dict:
+    from .cli import entry_json
+
+    # through JSON once, as a stored card is read back: what --json prints from it is then the same
+    return {"text": render(entry), "json": json.loads(json.dumps(entry_json(entry)))}
+
+
+def build_cards() -> dict[str, dict]:
+    """Every catalog entry's card and its variants' cards, rendered the full way."""
     from . import registry
 
-    return {entry_id: {"key": card_key(entry_id), "text": render(registry.get(entry_id))}
-            for entry_id in sorted(catalog_index().records)}
+    cards = {}
+    for entry_id in sorted(catalog_index().records):
+        entry = registry.get(entry_id)
+        cards[entry_id] = {"key": card_key(entry_id), **_card(entry),
+                           "variants": {v: _card(entry.variant_function(v)) for v in entry.variants}}
+    return cards
 
 
 def stale_cards() -> list[str]:
@@ -110,7 +139,8 @@ def stale_cards() -> list[str]:
 
 def write_cards(path: Path) -> None:
     """Write :func:`build_cards` to ``path`` atomically."""
-    text = json.dumps(build_cards(), indent=0, sort_keys=True, ensure_ascii=False) + "\n"
+    # insertion order (ids sorted, variants and JSON fields as the entry has them): --json prints that order
+    text = json.dumps(build_cards(), indent=0, ensure_ascii=False, separators=(",", ":")) + "\n"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)

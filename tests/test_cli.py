@@ -104,7 +104,7 @@ def test_broken_catalog_exits_1_not_2(capsys, monkeypatch):
         raise registry.CatalogError(["catalog/x.toml: entry 'x': field 'formula': unknown name 'q'"])
 
     monkeypatch.setattr(registry, "get", broken)
-    monkeypatch.setattr("funclib.show_cards.cached_card", lambda name: None)  # the full path
+    monkeypatch.setattr("funclib.show_cards.cached_card", lambda name, as_json=False: None)  # the full path
     assert main(["show", "gelu"]) == 1
     err = capsys.readouterr().err
     assert "catalog error" in err and "field 'formula'" in err

@@ -1,5 +1,6 @@
-"""The stored text of ``funclib show`` (:mod:`funclib.show_cards`): fresh, equal to the full
-path, never served when its key is not current, and served without importing SymPy."""
+"""The stored output of ``funclib show`` (:mod:`funclib.show_cards`), text and ``--json``, for
+entries and their variants: fresh, equal to the full path, never served when its key is not
+current, and served without importing SymPy."""
 
 from __future__ import annotations
 
@@ -25,6 +26,24 @@ def test_card_is_what_the_full_path_prints(name, capsys):
     assert card == show_cards.render(funclib.get(name))
     assert main(["show", name]) == 0
     assert capsys.readouterr().out == card
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu:tanh", "softplus:threshold", "hard_sigmoid:legacy_keras", "sparsemax"])
+def test_json_and_variant_cards_are_what_the_full_path_prints(name, capsys, monkeypatch):
+    for args in (["show", name], ["show", name, "--json"]):
+        assert main(args) == 0
+        from_card = capsys.readouterr().out
+        with monkeypatch.context() as m:
+            m.setattr(show_cards, "_stored", lambda: {})  # no cards: the full path
+            assert main(args) == 0
+            assert capsys.readouterr().out == from_card, args
+    assert show_cards.cached_card(name.upper(), as_json=True)["id"] == funclib.get(name).id
+
+
+def test_an_unknown_variant_takes_the_full_path_and_names_the_variants(capsys):
+    assert show_cards.cached_card("gelu:nope") is None
+    assert main(["show", "gelu:nope"]) != 0
+    assert "gelu:tanh" in capsys.readouterr().err
 
 
 def test_an_alias_gets_its_entry_card():
@@ -55,12 +74,13 @@ def test_key_follows_the_entry_and_its_proofs(monkeypatch):
     assert show_cards.card_key("no_such_entry") is None
 
 
-def test_show_from_a_card_does_not_import_sympy():
-    code = ("import sys; from funclib.cli import main; rc = main(['show', 'gelu']); "
+@pytest.mark.parametrize("args", [["show", "gelu"], ["show", "gelu:tanh", "--json"]])
+def test_show_from_a_card_does_not_import_sympy(args):
+    code = (f"import sys; from funclib.cli import main; rc = main({args!r}); "
             "assert rc == 0 and 'sympy' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)[:0]")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "derivative: f'(x) =" in proc.stdout
+    assert "derivative: f'(x) =" in proc.stdout or '"slope_bounds"' in proc.stdout
 
 
 @pytest.mark.parametrize("damaged", [["not", "a", "card"], {"key": None}, {"text": 3}])
