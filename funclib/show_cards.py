@@ -97,9 +97,16 @@ def cached_card(name: str, *, as_json: bool = False) -> str | dict | None:
         card = next((c for v, c in variants.items() if _normalized(v) == variant.strip()), None)
         if not isinstance(card, dict):
             return None  # an unknown variant: the full path names the ones there are
-    field, kind = ("json", dict) if as_json else ("text", str)
-    value = card.get(field)
-    return value if isinstance(value, kind) else None
+    value = card.get("json" if as_json else "text")
+    if not isinstance(value, str):
+        return None
+    if not as_json:
+        return value
+    try:  # stored as a string: reading the file then parses one string per card, not the objects
+        obj = json.loads(value)
+    except json.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def render(entry) -> str:
@@ -115,8 +122,8 @@ def render(entry) -> str:
 def _card(entry) -> dict:
     from .cli import entry_json
 
-    # through JSON once, as a stored card is read back: what --json prints from it is then the same
-    return {"text": render(entry), "json": json.loads(json.dumps(entry_json(entry)))}
+    # the compact JSON text (what --json prints, re-indented when served)
+    return {"text": render(entry), "json": json.dumps(entry_json(entry), ensure_ascii=False, separators=(",", ":"))}
 
 
 def build_cards() -> dict[str, dict]:
