@@ -117,6 +117,7 @@ def test_sim_elementwise_matches_cpu():
     _check_ok("elementwise")
 
 
+@pytest.mark.slow  # 17 s on 2 cores: the default run keeps the elementwise simulator check
 def test_sim_grad_params_deterministic():
     _check_ok("grad")
 
@@ -125,6 +126,7 @@ def test_sim_device_arrays_streams_float16():
     _check_ok("device")
 
 
+@pytest.mark.slow  # 52 s on 2 cores: the default run keeps the elementwise simulator check
 def test_sim_rowwise_matches_cpu():
     _check_ok("rowwise")
 

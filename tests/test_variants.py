@@ -69,6 +69,7 @@ def test_cli_show_variant(capsys):
     assert data["properties"]["slope_bounds"]["method"] == "interval"
 
 
+@pytest.mark.slow  # 20-35 s: the certificate rechecks gelu:tanh's interval slope proof (arb branch and bound)
 def test_variant_as_verified_activation():
     from funclib.verify import Network, lipschitz, slope_bound
     from funclib.verify.activations import activation
