@@ -117,6 +117,12 @@ KNOWN_INACCURATE: dict[tuple[str, str | None, str, str], str] = {
        for dtype in ("float64", "float32") for output in ("value", "derivative")},
     **{(name, None, dtype, "derivative"): _ATLU for name in ("atlu", "xatlu") for dtype in ("float64", "float32")},
     ("squareplus", None, "float32", "derivative"): _SQUAREPLUS,
+    ("tanh_sig", None, "float32", "derivative"): (
+        "(2 - tanh(x)**2)*sigmoid(x) + (x + tanh(x))*sigmoid(-x)*sigmoid(x) cancels 2.3-fold at x = -2.12 "
+        "(the derivative has a root at x = -1.07): 2.19 ULP there after scaling; on 400,001 points of "
+        "[-12, 12] the once-rounded tanh**2 has fewer points above 2 ULP than the squared float32 tanh "
+        "(13,794 against 14,958, most next to the root)"
+    ),
     **{("tempered_sigmoid", None, dtype, "value"): (
         "s*sigmoid(T*x) - o cancels where the value is near 0 (at x = 0 for the defaults s = 2, "
         "o = 1, which make it tanh(x)); the parameters are runtime values, so no fixed rewrite applies"
@@ -481,6 +487,7 @@ VECMATH_REFERENCES = {
     "sinh": (mpmath.sinh, (math.inf, -math.inf)),
     "sech2": (lambda x: mpmath.sech(x) ** 2, (0.0, 0.0)),
     "tanhshrink": (_mp_tanhshrink, (math.inf, -math.inf)),
+    "tanh_sq": (lambda x: mpmath.tanh(x) ** 2, (1.0, 1.0)),
 }
 
 

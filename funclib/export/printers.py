@@ -18,7 +18,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from ..formula import as_sympy
-from ..kernels.printer import ErfcScaled, ExpSq, TanhShrink, print_quotient, round_to_dtype
+from ..kernels.printer import ErfcScaled, ExpSq, TanhShrink, TanhSq, print_quotient, round_to_dtype
 from ..special import erfc as stable_erfc
 from ..special import sigmoid, softplus
 from .plan import ExportError
@@ -143,6 +143,9 @@ class ExprPrinter:
         if isinstance(e, TanhShrink):  # no stable form in the targets' libraries: the difference
             u = self.hoist(e.args[0])
             return f"({u} - {self.call('tanh', u)})"
+        if isinstance(e, TanhSq):  # the square of the target's tanh
+            t = self.hoist_text(self.call("tanh", self.expr(e.args[0])))
+            return f"({t} * {t})"
         if isinstance(e, ExpSq):
             u = self.hoist(e.args[0])
             return self.call("exp", f"({self.const(e.args[1])} * {u} * {u})")

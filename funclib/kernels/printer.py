@@ -28,7 +28,7 @@ from .stable_forms import stable_sum
 
 __all__ = [
     "KernelError", "Printer", "round_to_dtype", "rewrite_for_kernel", "simplify_rational", "ErfcScaled", "ExpSq",
-    "TanhShrink",
+    "TanhShrink", "TanhSq",
     "QuotientPrinter", "split_quotient", "print_quotient",
 ]
 
@@ -189,8 +189,9 @@ class Printer:
         func = e.func
         if isinstance(e, (ErfcScaled, ExpSq)):
             return self._scaled(e)
-        if isinstance(e, TanhShrink):
-            return f"{self.module}.tanhshrink_{self.suffix}({self.expr(e.args[0])})"
+        if isinstance(e, (TanhShrink, TanhSq)):
+            name = "tanhshrink" if isinstance(e, TanhShrink) else "tanh_sq"
+            return f"{self.module}.{name}_{self.suffix}({self.expr(e.args[0])})"
         if func in _MATH:
             return self._math(e)
         if func in _LIBM_ONLY:
@@ -532,6 +533,22 @@ class TanhShrink(sp.Function):
     nargs = 1
 
 
+class TanhSq(sp.Function):
+    """``tanh(u)**2`` (printed as ``tanh_sq(u)``: in float32 through float64 and rounded once, since
+    squaring a float32 tanh doubles its error)."""
+
+    nargs = 1
+
+
+def _is_even_tanh_power(e: sp.Basic) -> bool:
+    return isinstance(e, sp.Pow) and isinstance(e.base, sp.tanh) and e.exp.is_Integer and int(e.exp) % 2 == 0
+
+
+def _tanh_square(e: sp.Pow) -> sp.Expr:
+    """``tanh(u)**(2k)`` as ``tanh_sq(u)**k`` (marked before CSE splits the square off)."""
+    return TanhSq(e.base.args[0]) ** (int(e.exp) // 2)
+
+
 def _tanhshrink_sum(e: sp.Add) -> sp.Expr:
     r"""A sum with terms :math:`k u` and :math:`-k\tanh u` (numeric k) as
     :math:`k\,\mathrm{tanhshrink}(u)` plus the other terms: written as a difference, the two
@@ -583,7 +600,7 @@ def _split_product(arg: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
 
 def rewrite_for_kernel(expr: sp.Expr) -> sp.Expr:
     """Mark the patterns the math library evaluates double-length: ``erfc(c*u)`` and
-    ``exp(c*u**2)`` (exact GELU and its derivative), ``u - tanh(u)`` (tanhshrink), ``log u - log1p(-u)`` (the log-odds), and rewrite
+    ``exp(c*u**2)`` (exact GELU and its derivative), ``u - tanh(u)`` (tanhshrink) and ``tanh(u)**2``, ``log u - log1p(-u)`` (the log-odds), and rewrite
     cancelling sums (:mod:`funclib.kernels.stable_forms`, then the conjugate and arctan forms
     below). Done
     before CSE so that the product is not split off into a rounded temporary."""
@@ -605,6 +622,7 @@ def rewrite_for_kernel(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(_is_log_of_neg_expm1, _log1mexp)
     expr = expr.replace(lambda e: isinstance(e, sp.Add) and e.has(sp.tanh), _tanhshrink_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add) and e.has(log1p), _log_odds_sum)
+    expr = expr.replace(_is_even_tanh_power, _tanh_square)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), stable_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), _conjugate_sqrt_sum)
     expr = expr.replace(lambda e: isinstance(e, sp.Add), _atan_half_sum)

@@ -46,7 +46,7 @@ from ..accuracy import TARGET_ULP, oracle_kappa, sample_points, ulp_error
 from ..mpeval import mp_evaluate
 from ..npeval import NpEvalError, numpy_function
 from ..oracle import Undecided, reference_value
-from .printer import ErfcScaled, ExpSq, TanhShrink, rewrite_for_kernel, simplify_rational
+from .printer import ErfcScaled, ExpSq, TanhShrink, TanhSq, rewrite_for_kernel, simplify_rational
 from .rewrite_rules import RULES
 from .series_branch import series_branches
 
@@ -167,6 +167,9 @@ def _ev(e, x, xs, dt):
     if isinstance(e, ExpSq):
         u = np.asarray(_ev(e.args[0], x, xs, dt), np.float64)
         return np.exp(float(e.args[1]) * u * u).astype(dt)
+    if isinstance(e, TanhSq):  # as the kernel: float64 tanh, squared, rounded once
+        t = np.tanh(np.asarray(_ev(e.args[0], x, xs, dt), np.float64))
+        return (t * t).astype(dt)
     if isinstance(e, TanhShrink):  # the kernel's own routine, one call per point
         from .mathlib.vecmath import tanhshrink_f64
 

@@ -20,7 +20,7 @@ The composite functions use the stable forms of :mod:`funclib.kernels.mathlib.li
 same formulas): :math:`\sigma(x) = (1 \text{ or } e)/(1+e)`, :math:`e = e^{-|x|}`;
 softplus :math:`\max(x,0) + \mathrm{log1p}(e^{-|x|})`; :math:`\mathrm{sech}^2 a = 4q/(1+q)^2`,
 :math:`q = e^{-2|a|}`; tanhshrink :math:`x - \tanh x` as mathlib's (no difference formed; float32
-through float64). ``erfc_scaled(u, c_hi, c_lo)`` :math:`= \mathrm{erfc}(cu)` and
+through float64); ``tanh_sq`` :math:`\tanh^2 x` through float64 too. ``erfc_scaled(u, c_hi, c_lo)`` :math:`= \mathrm{erfc}(cu)` and
 ``exp_sq(u, c_hi, c_lo)`` :math:`= e^{cu^2}` carry the rounding error of the product
 (:math:`c u` or :math:`c u^2`, formed exactly with an FMA on the GPU) as a first-order
 correction, :math:`\mathrm{erfc}(p + \delta) \approx \mathrm{erfc}(p) - \delta\,\tfrac{2}{\sqrt\pi} e^{-p^2}`
@@ -55,6 +55,7 @@ __all__ = [
     "sqrt", "copysign", "sin", "cos", "tan", "asin", "acos", "atan", "asinh", "acosh", "atanh",
     "gamma", "lgamma", "sinc_f64", "sinc_d1_f64", "sinc_f32", "sinc_d1_f32",
     "cbrt_f64", "cbrt_pow_f64", "cbrt_pow_f32", "scale_f64", "scale_f32", "tanhshrink_f64", "tanhshrink_f32",
+    "tanh_sq_f64", "tanh_sq_f32",
 ]
 
 #: True when Numba-CUDA runs the simulator (decided when this module is imported).
@@ -306,6 +307,11 @@ def _make(T):
         r = _exp(p)
         return r + r * d
 
+    def tanh_sq(x):
+        # tanh(x)**2 through float64, rounded once (as mathlib.vecmath.tanh_sq_f32)
+        t = _tanh(_D(x))
+        return T(t * t)
+
     def tanhshrink(x):
         # float32 through float64, rounded once (as mathlib.vecmath.tanhshrink_f32)
         return T(_tanhshrink_d(_D(x)))
@@ -395,6 +401,7 @@ sigmoid_f64, softplus_f64, cosh_f64, sinh_f64 = _f64["sigmoid"], _f64["softplus"
 sech2_f64, erfc_scaled_f64, exp_sq_f64 = _f64["sech2"], _f64["erfc_scaled"], _f64["exp_sq"]
 scale_f64, scale_f32 = _f64["scale"], _f32["scale"]
 tanhshrink_f64, tanhshrink_f32 = _f64["tanhshrink"], _f32["tanhshrink"]
+tanh_sq_f64, tanh_sq_f32 = _f64["tanh_sq"], _f32["tanh_sq"]
 exp_f32, expm1_f32, log_f32, log1p_f32 = _f32["exp"], _f32["expm1"], _f32["log"], _f32["log1p"]
 tanh_f32, erf_f32, erfc_f32 = _f32["tanh"], _f32["erf"], _f32["erfc"]
 sigmoid_f32, softplus_f32, cosh_f32, sinh_f32 = _f32["sigmoid"], _f32["softplus"], _f32["cosh"], _f32["sinh"]

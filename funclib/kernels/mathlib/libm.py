@@ -20,7 +20,7 @@ from .vecmath import scale_f32, scale_f64  # c*t rounded once: no libm call, the
 from .vecmath import tanhshrink_f32, tanhshrink_f64
 
 __all__ = [
-    "scale_f64", "scale_f32", "tanhshrink_f64", "tanhshrink_f32",
+    "scale_f64", "scale_f32", "tanhshrink_f64", "tanhshrink_f32", "tanh_sq_f64", "tanh_sq_f32",
     "exp_f64", "expm1_f64", "log_f64", "log1p_f64", "tanh_f64", "erf_f64", "erfc_f64",
     "sigmoid_f64", "softplus_f64", "cosh_f64", "sinh_f64", "sech2_f64",
     "exp_f32", "expm1_f32", "log_f32", "log1p_f32", "tanh_f32", "erf_f32", "erfc_f32",
@@ -129,6 +129,12 @@ def sech2_f64(x):
 
 
 @njit(**_JIT)
+def tanh_sq_f64(x):
+    t = math.tanh(x)
+    return t * t
+
+
+@njit(**_JIT)
 def erfc_scaled_f64(u, c_hi, c_lo):
     return math.erfc(c_hi * u)
 
@@ -200,6 +206,12 @@ def sech2_f32(x):
     q = math.exp(-_TWO * abs(x))
     d = _O + q
     return _FOUR * q / (d * d)
+
+
+@njit(**_JIT)
+def tanh_sq_f32(x):
+    t = math.tanh(np.float64(x))  # through float64, rounded once (as vecmath.tanh_sq_f32)
+    return F(t * t)
 
 
 @njit(**_JIT)
