@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
         index_module.catalog_index.cache_clear()
         show_cards.write_cards(path.with_name(show_cards.CARDS_FILE))
-        print(f"wrote {path.with_name(show_cards.CARDS_FILE)}")
+        print(f"wrote {path.with_name(show_cards.CARDS_FILE)} and {show_cards.JSON_CARDS_FILE}")
     else:
         print(text, end="")
     return 0

@@ -3,7 +3,7 @@
 ``show`` prints an entry's derivative and proven properties, and building an entry imports
 SymPy (a third of a second) and differentiates its formula. What ``funclib show NAME`` prints
 (default parameters; the text and the ``--json`` form, for each entry and each of its variants
-``ID:VARIANT``) is therefore stored in ``catalog/show_cards.json``
+``ID:VARIANT``) is therefore stored in ``catalog/show_cards.json`` (text) and ``catalog/show_cards_json.json``
 (written by ``python -m funclib.catalog_index --write``, with the index), each card with a key:
 the SHA-256 of the entry's TOML table, its slot in the property cache, and the sources of the
 modules that shape the text (:data:`RENDER_SOURCES`, the SymPy version included). ``show``
@@ -26,9 +26,11 @@ from pathlib import Path
 
 from .catalog_index import catalog_index
 
-__all__ = ["CARDS_FILE", "RENDER_SOURCES", "card_key", "cached_card", "build_cards", "stale_cards"]
+__all__ = ["CARDS_FILE", "JSON_CARDS_FILE", "RENDER_SOURCES", "card_key", "cached_card", "build_cards", "stale_cards"]
 
 CARDS_FILE = "show_cards.json"
+#: The ``--json`` cards (a file of their own: each file stays small, and ``show`` reads one).
+JSON_CARDS_FILE = "show_cards_json.json"
 #: Modules (relative to the package) whose code decides what ``show`` prints: the printing
 #: itself, entry building, differentiation, formula printing, and the property records.
 RENDER_SOURCES = ("cli.py", "entry.py", "entry_fields.py", "calculus.py", "formula.py", "special.py",
@@ -68,10 +70,11 @@ def card_key(entry_id: str) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@lru_cache(maxsize=1)
-def _stored() -> dict:
+@lru_cache(maxsize=2)
+def _stored(name: str = CARDS_FILE) -> dict:
+    """The cards of one file: :data:`CARDS_FILE` (text) or :data:`JSON_CARDS_FILE` (``--json``)."""
     try:
-        return json.loads(resources.files("funclib.catalog").joinpath(CARDS_FILE).read_text(encoding="utf-8"))
+        return json.loads(resources.files("funclib.catalog").joinpath(name).read_text(encoding="utf-8"))
     except (FileNotFoundError, OSError, json.JSONDecodeError):
         return {}
 
@@ -87,7 +90,7 @@ def cached_card(name: str, *, as_json: bool = False) -> str | dict | None:
     exists (the caller takes the full path)."""
     base, sep, variant = _normalized(name).partition(":")
     entry_id = catalog_index().names.get(base)
-    card = _stored().get(entry_id) if entry_id else None
+    card = _stored(JSON_CARDS_FILE if as_json else CARDS_FILE).get(entry_id) if entry_id else None
     if not isinstance(card, dict) or card.get("key") != card_key(entry_id):
         return None  # absent, damaged or not current: the full path
     if sep:
@@ -97,7 +100,7 @@ def cached_card(name: str, *, as_json: bool = False) -> str | dict | None:
         card = next((c for v, c in variants.items() if _normalized(v) == variant.strip()), None)
         if not isinstance(card, dict):
             return None  # an unknown variant: the full path names the ones there are
-    value = card.get("json" if as_json else "text")
+    value = card.get("card")
     if not isinstance(value, str):
         return None
     if not as_json:
@@ -119,35 +122,41 @@ def render(entry) -> str:
     return out.getvalue()
 
 
-def _card(entry) -> dict:
+def _cards(entry) -> tuple[dict, dict]:
+    """``entry``'s text card and ``--json`` card (the compact JSON text, re-indented when served)."""
     from .cli import entry_json
 
-    # the compact JSON text (what --json prints, re-indented when served)
-    return {"text": render(entry), "json": json.dumps(entry_json(entry), ensure_ascii=False, separators=(",", ":"))}
+    return ({"card": render(entry)},
+            {"card": json.dumps(entry_json(entry), ensure_ascii=False, separators=(",", ":"))})
 
 
-def build_cards() -> dict[str, dict]:
-    """Every catalog entry's card and its variants' cards, rendered the full way."""
+def build_cards() -> tuple[dict[str, dict], dict[str, dict]]:
+    """Every catalog entry's cards and its variants' cards, rendered the full way: the contents
+    of :data:`CARDS_FILE` and of :data:`JSON_CARDS_FILE`."""
     from . import registry
 
-    cards = {}
+    texts, jsons = {}, {}
     for entry_id in sorted(catalog_index().records):
         entry = registry.get(entry_id)
-        cards[entry_id] = {"key": card_key(entry_id), **_card(entry),
-                           "variants": {v: _card(entry.variant_function(v)) for v in entry.variants}}
-    return cards
+        key = card_key(entry_id)
+        (text, js), variants = _cards(entry), {v: _cards(entry.variant_function(v)) for v in entry.variants}
+        texts[entry_id] = {"key": key, **text, "variants": {v: c[0] for v, c in variants.items()}}
+        jsons[entry_id] = {"key": key, **js, "variants": {v: c[1] for v, c in variants.items()}}
+    return texts, jsons
 
 
 def stale_cards() -> list[str]:
-    """Ids whose committed card is missing or does not carry the current key."""
-    stored = _stored()
-    return [i for i in sorted(catalog_index().records) if stored.get(i, {}).get("key") != card_key(i)]
+    """Ids whose committed cards (text or ``--json``) are missing or do not carry the current key."""
+    texts, jsons = _stored(CARDS_FILE), _stored(JSON_CARDS_FILE)
+    return [i for i in sorted(catalog_index().records)
+            if not texts.get(i, {}).get("key") == jsons.get(i, {}).get("key") == card_key(i)]
 
 
 def write_cards(path: Path) -> None:
-    """Write :func:`build_cards` to ``path`` atomically."""
-    # insertion order (ids sorted, variants and JSON fields as the entry has them): --json prints that order
-    text = json.dumps(build_cards(), indent=0, ensure_ascii=False, separators=(",", ":")) + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Write :func:`build_cards` to ``path`` (:data:`CARDS_FILE`) and to :data:`JSON_CARDS_FILE`
+    beside it, each atomically (two files: ``show NAME`` reads only the text cards)."""
+    for cards, target in zip(build_cards(), (path, path.with_name(JSON_CARDS_FILE))):
+        text = json.dumps(cards, indent=0, ensure_ascii=False, separators=(",", ":")) + "\n"
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)

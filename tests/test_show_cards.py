@@ -34,7 +34,7 @@ def test_json_and_variant_cards_are_what_the_full_path_prints(name, capsys, monk
         assert main(args) == 0
         from_card = capsys.readouterr().out
         with monkeypatch.context() as m:
-            m.setattr(show_cards, "_stored", lambda: {})  # no cards: the full path
+            m.setattr(show_cards, "_stored", lambda *_: {})  # no cards: the full path
             assert main(args) == 0
             assert capsys.readouterr().out == from_card, args
     assert show_cards.cached_card(name.upper(), as_json=True)["id"] == funclib.get(name).id
@@ -53,8 +53,8 @@ def test_an_alias_gets_its_entry_card():
 
 def test_a_card_with_another_key_is_not_served(monkeypatch, capsys):
     stored = dict(show_cards._stored())
-    stored["gelu"] = {"key": "0" * 64, "text": "a stale card\n"}
-    monkeypatch.setattr(show_cards, "_stored", lambda: stored)
+    stored["gelu"] = {"key": "0" * 64, "card": "a stale card\n"}
+    monkeypatch.setattr(show_cards, "_stored", lambda *_: stored)
     assert show_cards.cached_card("gelu") is None
     assert main(["show", "gelu"]) == 0
     out = capsys.readouterr().out
@@ -83,11 +83,11 @@ def test_show_from_a_card_does_not_import_sympy(args):
     assert "derivative: f'(x) =" in proc.stdout or '"slope_bounds"' in proc.stdout
 
 
-@pytest.mark.parametrize("damaged", [["not", "a", "card"], {"key": None}, {"text": 3}])
+@pytest.mark.parametrize("damaged", [["not", "a", "card"], {"key": None}, {"card": 3}])
 def test_a_damaged_card_is_not_served(monkeypatch, damaged):
     stored = dict(show_cards._stored())
     good = stored["gelu"]
     stored["gelu"] = damaged if not isinstance(damaged, dict) else {**damaged, "key": good["key"]} | (
         {"key": None} if damaged.get("key", 0) is None else {})
-    monkeypatch.setattr(show_cards, "_stored", lambda: stored)
+    monkeypatch.setattr(show_cards, "_stored", lambda *_: stored)
     assert show_cards.cached_card("gelu") is None
