@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sympy as sp
 
-from . import calculus
+from . import calculus, stable_forms
 # One definition of the kinds, shared with the catalog index (which must not import SymPy).
 from .catalog_index import KINDS, VECTOR_KINDS
 from .formula import exact_decimal, make_symbol, parse_formula, to_formula
@@ -415,6 +415,31 @@ class Entry:
         if wrt is not None and wrt not in self.all_params(variant) and wrt not in self.variables:
             raise ParameterError(f"entry {self.id!r} has no variable or parameter {wrt!r}")
         return calculus.derivative(expr, symbol, order, stable=stable)
+
+    def evaluation_form(
+        self,
+        derivative: int = 0,
+        *,
+        variant: str | None = None,
+        params: Mapping[str, float] | None = None,
+    ) -> sp.Expr:
+        """The value (``derivative=0``) or a derivative in the form the kernels evaluate.
+
+        Equal to :meth:`derivative` (or the stabilized formula) wherever that is defined, with
+        every cancelling sum and overflowing square rewritten exactly
+        (:func:`funclib.stable_forms.evaluation_form`), so a float evaluation of it rounds as
+        well as the kernels' does before their library-routine choices: squareplus' derivative
+        :math:`(1 + x/\\sqrt{x^2 + b})/2` is :math:`b/(2\\sqrt{x^2+b}\\,(\\sqrt{x^2+b} - x))` for
+        x < 0, not a difference that cancels to nothing. The kernels also enforce the entry's
+        kink conventions; this form keeps the formula's own values at kinks.
+        """
+        x = self.symbol
+        if derivative:
+            expr = self.derivative(derivative, variant=variant, params=params)
+        else:
+            plain = self.formula_expr(variant) if params is None else self.numeric_expr(variant, params)
+            expr = calculus.stabilize(plain)
+        return stable_forms.evaluation_form(expr, x)
 
     def latex(self, variant: str | None = None, *, derivative: int = 0) -> str:
         """LaTeX of the formula (or of its ``derivative``-th derivative)."""

@@ -127,6 +127,9 @@ def condition_truth(cond: sp.Basic, env: Mapping[sp.Symbol, mpmath.mpf]) -> bool
     if isinstance(cond, sp.Not):
         inner = condition_truth(cond.args[0], env)
         return None if inner is None else not inner
+    if isinstance(cond, sp.ITE):  # SymPy's form of a condition on a Piecewise value
+        first = condition_truth(cond.args[0], env)
+        return None if first is None else condition_truth(cond.args[1] if first else cond.args[2], env)
     if isinstance(cond, sp.core.relational.Relational):
         lhs = _eval(cond.lhs, env)
         rhs = _eval(cond.rhs, env)

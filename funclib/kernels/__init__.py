@@ -36,7 +36,9 @@ _LAZY = {
 
 #: Sources whose text is part of every kernel's cache key.
 _KEY_SOURCES = ("codegen.py", "module_header.py", "printer.py", "limits.py", "asymptotes.py", "mathlib/vecmath.py",
-                "mathlib/libm.py", "mathlib/intrinsics.py", "mathlib/coefficients.py", "reduce.py")
+                "mathlib/libm.py", "mathlib/intrinsics.py", "mathlib/coefficients.py", "reduce.py",
+                # the exact rewrites that the printers print (calculus layer)
+                "../stable_forms/__init__.py", "../stable_forms/sums.py", "../stable_forms/cancelling.py")
 
 
 @lru_cache(maxsize=1)

@@ -41,7 +41,7 @@ from ..mpeval import mp_evaluate
 from .asymptotes import asymptote_threshold, fit_asymptote
 from .limits import Limit, limit_at_infinity, saturation_threshold
 from .module_header import module_header
-from .printer import KernelError, Printer, rewrite_for_kernel, simplify_rational
+from .printer import KernelError, Printer, kernel_form
 
 __all__ = ["KernelSpec", "FORMAT_VERSION", "OUTPUT_NAMES", "asymptotic_branch", "generate_source", "printed_kernel",
            "PrintedKernel", "symbolic_outputs"]
@@ -194,7 +194,7 @@ def _symbolic(spec: KernelSpec) -> SymbolicOutputs:
             pair.append(lim)  # None: no select needed (or no limit known)
         limits.append(tuple(pair))
     # kernel-only rewrites after the limits, which SymPy finds more easily on the plain forms
-    forms = [rewrite_for_kernel(simplify_rational(e, x)) for e in exprs]
+    forms = [kernel_form(e, x) for e in exprs]
     rewrites = []
     if spec.rewrite_search:
         from .rewrite_search import search_outputs

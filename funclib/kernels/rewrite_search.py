@@ -12,7 +12,7 @@ Herbie-style (Panchekha et al., PLDI 2015), for one output :math:`f` of a kernel
    for the kernel's) and scored by ``(points over B·max(1, κ) ULP, max ULP/max(1, κ))``,
    B = :data:`funclib.accuracy.TARGET_ULP` (points with NaN/inf results count first). If the
    generator's form already meets the target on the sample, nothing else is tried.
-3. **Candidates.** Every rule of :mod:`funclib.kernels.rewrite_rules` alone and all of them in
+3. **Candidates.** Every rule of :mod:`funclib.stable_forms.candidates` alone and all of them in
    turn (each checked against the output at 40 digits at :data:`CHECK_POINTS`, a second
    method beside the rule's own derivation), the proven Taylor branches of
    :mod:`funclib.kernels.series_branch` in front of the best two forms, and **regime
@@ -46,8 +46,8 @@ from ..accuracy import TARGET_ULP, oracle_kappa, sample_points, ulp_error
 from ..mpeval import mp_evaluate
 from ..npeval import NpEvalError, numpy_function
 from ..oracle import Undecided, reference_value
-from .printer import ErfcScaled, ExpSq, TanhShrink, TanhSq, rewrite_for_kernel, simplify_rational
-from .rewrite_rules import RULES
+from .printer import ErfcScaled, ExpSq, TanhShrink, TanhSq, kernel_form
+from ..stable_forms.candidates import RULES
 from .series_branch import series_branches
 
 __all__ = ["Choice", "search_output", "search_outputs", "search_version", "evaluate_in_dtype", "SEED", "BUDGET_S"]
@@ -73,8 +73,9 @@ def search_version() -> str:
     from pathlib import Path
 
     h = hashlib.sha256()
-    for name in ("rewrite_search.py", "rewrite_rules.py", "series_branch.py"):
-        h.update((Path(__file__).parent / name).read_bytes())
+    here = Path(__file__).parent
+    for path in (here / "rewrite_search.py", here.parent / "stable_forms" / "candidates.py", here / "series_branch.py"):
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -260,10 +261,6 @@ def _apply(rule, e: sp.Expr, x: sp.Symbol) -> sp.Expr | None:
     return cand if cand != e and _agrees(cand, e, x) else None
 
 
-def _kernel_form(e: sp.Expr, x: sp.Symbol) -> sp.Expr:
-    return rewrite_for_kernel(simplify_rational(e, x))
-
-
 def _split_value(lo: float, hi: float, dtype: str) -> float:
     """A short float ``v`` of ``dtype`` with ``lo <= v < hi`` (both >= 0; ``lo`` if none
     shorter lies between them)."""
@@ -326,10 +323,10 @@ def search_output(name: str, e: sp.Expr, x: sp.Symbol, dtype: str, far: list[tup
 
     ``far`` lists ``(direction, t)``: beyond ``direction * x > t`` the kernel does not use this
     form (limits, asymptotic laws), so those inputs are not scored. Without a better candidate
-    the generator's form :func:`funclib.kernels.printer.rewrite_for_kernel` is returned.
+    the generator's form :func:`funclib.kernels.printer.kernel_form` is returned.
     """
     start = time.perf_counter()
-    base = _kernel_form(e, x) if base is None else base
+    base = kernel_form(e, x) if base is None else base
     target = TARGET_ULP[dtype]
     s = _sample(e, x, dtype, far)
     base_err = _errors(base, x, s, dtype)
@@ -346,7 +343,7 @@ def search_output(name: str, e: sp.Expr, x: sp.Symbol, dtype: str, far: list[tup
 
     def add(label: str, cand: sp.Expr) -> None:
         try:
-            form = _kernel_form(cand, x)
+            form = kernel_form(cand, x)
         except Exception:  # noqa: BLE001 - a candidate the generator cannot take is no candidate
             return
         choice.tried.append(label)
