@@ -8,7 +8,7 @@ therefore selects the limit when the input is infinite. Three cases:
   ``±1e8 ... ±1e64`` (agreement to 1e-12, or magnitude above 1e40 for ±inf) — the method of
   :func:`funclib.limits.limit_at`'s fallback, cheap enough for every kernel;
 * it involves one or two parameters: ``sympy.limit`` with the parameters as symbols carrying
-  the sign their ranges imply (at most two seconds, main thread only: the timeout is a
+  the sign their ranges imply (at most two seconds of CPU time, main thread only: the timeout is a
   signal), giving an expression in the parameters;
 * if that fails, the limit at the default parameter values, applied only while the call's
   parameters equal the defaults (``Limit.guarded``).
@@ -34,7 +34,10 @@ from ..special import sigmoid, softplus
 
 __all__ = ["Limit", "limit_at_infinity", "saturation_threshold", "walk_threshold", "refine_threshold"]
 
+#: CPU-time budgets (:func:`funclib.timelimit.time_limit`) of one symbolic limit and of one
+#: reference value beyond what an arb ball decides.
 SYMBOLIC_SECONDS = 2.0
+VALUE_SECONDS = 0.5
 #: Outputs with more parameters than this skip sympy.limit (PAU's ten coefficients would make
 #: every limit run into the timeout) and use the guarded numeric limit.
 MAX_SYMBOLIC_PARAMS = 2
@@ -58,31 +61,32 @@ def _for_sympy(expr: sp.Expr) -> sp.Expr:
 def _value_at(expr: sp.Expr, x: sp.Symbol, t: float, env: Mapping) -> float | None:
     """The float64 nearest to ``expr`` at ``x = t`` (parameters at ``env``), or None.
 
-    Through :func:`funclib.oracle.reference_value` (arb balls, which handle arguments like
-    ``exp(-exp(2^1000))`` at once). Its mpmath fallback can run for ever on such arguments,
-    so it is time-limited (main thread) or not attempted (other threads: the arb part alone).
+    First from one arb ball at 256 bits (handles arguments like ``exp(-exp(2^1000))`` at once;
+    no timer, so the answer does not depend on the machine's load); where the ball is too wide
+    to decide, through :func:`funclib.oracle.reference_value`, whose mpmath fallback can run for
+    ever on such arguments: limited to ``VALUE_SECONDS`` of CPU time (main thread) or not
+    attempted (other threads).
     """
     from .. import interval
-    from ..oracle import reference_value
+    from ..oracle import nearest_float, reference_value
 
     e = expr.xreplace({s: exact_decimal(v) for s, v in env.items()}) if env else expr
-    if threading.current_thread() is threading.main_thread():
-        try:
-            with time_limit(0.5):
-                v = reference_value(e, x, t)
-        except TimeLimitExceeded:
-            return None
-        except Exception:  # noqa: BLE001 - not evaluable there
-            return None
-        return v
-    try:  # arb only
+    try:
         ball = interval.enclose(e, x, t, t, prec=256)
-    except Exception:  # noqa: BLE001
+        lo, hi = nearest_float(ball.lo), nearest_float(ball.hi)
+        if lo == hi:
+            return lo
+    except Exception:  # noqa: BLE001 - not enclosed there: the reference decides
+        pass
+    if threading.current_thread() is not threading.main_thread():
         return None
-    from ..oracle import nearest_float
-
-    lo, hi = nearest_float(ball.lo), nearest_float(ball.hi)
-    return lo if lo == hi else None
+    try:
+        with time_limit(VALUE_SECONDS):
+            return reference_value(e, x, t)
+    except TimeLimitExceeded:
+        return None
+    except Exception:  # noqa: BLE001 - not evaluable there
+        return None
 
 
 def _numeric(expr: sp.Expr, x: sp.Symbol, direction: int, env: Mapping) -> sp.Expr | None:
