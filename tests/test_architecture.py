@@ -270,3 +270,17 @@ def test_cycle_rule(monkeypatch):
     monkeypatch.setitem(globals(), "TREES", trees)
     cycles = find_import_cycles()
     assert ["funclib.entry", "funclib.formula", "funclib.entry"] in cycles
+
+
+def test_every_package_is_installed():
+    """A package folder missing from setup.cfg's ``packages`` is left out of a wheel: the
+    editable install used by the tests still finds it, ``pip install .`` does not (the tour
+    failed with ImportError when ``funclib.stable_forms`` was added without it)."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    listed = set(cfg["options"]["packages"].split())
+    packages = {name for name in MODULES if _is_package(name)}
+    assert packages - listed == set(), "add to setup.cfg [options] packages"
+    assert listed - packages == set(), "listed in setup.cfg but not a package"
