@@ -404,7 +404,9 @@ class Entry:
         """Symbolic derivative of order ``order`` with respect to the input (or parameter ``wrt``).
 
         Parameters stay symbolic unless ``numeric=True`` or ``params`` is given. The result is
-        stabilized (:func:`funclib.calculus.stabilize`) unless ``stable=False``.
+        stabilized (:func:`funclib.calculus.stabilize`) unless ``stable=False``; it is the form
+        the proofs and the docs use. :meth:`evaluation_form` gives the same function with its
+        cancelling sums rewritten, as the kernels evaluate it.
         """
         expr = (
             self.numeric_expr(variant, params)
