@@ -24,7 +24,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 from ..special import sigmoid
 
-__all__ = ["log1mexp", "is_log_of_neg_expm1", "log_odds_sum", "conjugate_sqrt_sum", "atan_half_sum",
+__all__ = ["log1mexp", "is_log_of_neg_expm1", "log_odds_sum", "conjugate_splits", "conjugate_sqrt_sum", "atan_half_sum",
            "difference_of_squares", "is_sqrt_of_square_plus", "sqrt_without_overflow", "simplify_rational"]
 
 
@@ -77,26 +77,25 @@ def difference_of_squares(e: sp.Add) -> sp.Expr:
     return -a * (k - square.base) * (k + square.base)
 
 
-def _sqrt_term(e: sp.Expr):
-    """``(k, Q)`` when ``e = k*sqrt(Q)`` with a positive number ``k``, else None."""
-    k, rest = e.as_coeff_Mul()
-    if k.is_positive and isinstance(rest, sp.Pow) and rest.exp == sp.S.Half:
-        return k, rest.base
-    return None
+def conjugate_splits(e: sp.Add, *, positive: bool = True):
+    r"""Every way of reading the sum ``e`` as :math:`R + k\sqrt Q` (one term :math:`k\sqrt Q`
+    with a number k, positive if ``positive``): yields ``(term, k, Q, R, N)`` with the conjugate
+    numerator :math:`N = k^2 Q - R^2` expanded, so that :math:`e = N/(k\sqrt Q - R)`."""
+    for term in e.args:
+        k, rest = term.as_coeff_Mul()
+        if not (k.is_positive if positive else k.is_number):
+            continue
+        if isinstance(rest, sp.Pow) and rest.exp == sp.S.Half:
+            r = e - term
+            yield term, k, rest.base, r, sp.expand(k**2 * rest.base - r**2)
 
 
 def _conjugate_form(e: sp.Add) -> sp.Expr | None:
     r"""``R + k sqrt(Q)`` with ``c = k^2 Q - R^2`` free of R's symbols, written as
     :math:`c/(k\sqrt Q - R)` where R < 0, where the sum cancels (squareplus for x << 0)."""
-    for term in e.args:
-        found = _sqrt_term(term)
-        if found is None:
-            continue
-        k, q = found
-        r = e - term
+    for term, _, q, r, c in conjugate_splits(e):
         if r == 0 or not r.free_symbols:
             continue
-        c = sp.expand(k**2 * q - r**2)
         if c.free_symbols & r.free_symbols or c.has(sp.Pow(q, sp.S.Half)):
             continue
         return sp.Piecewise((e, r >= 0), (c / (term - r), True))

@@ -41,6 +41,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from ..special import sigmoid
+from .cancelling import conjugate_splits
 
 __all__ = ["RULES", "expm1_forms", "conjugate_forms", "cancel_forms", "radicand_forms", "factor_x", "log_domain",
            "exp_rational"]
@@ -86,21 +87,8 @@ def expm1_forms(e: sp.Expr) -> sp.Expr:
     return e.replace(lambda a: isinstance(a, sp.log), _log1p_form)
 
 
-def _sqrt_term(t: sp.Expr):
-    k, rest = t.as_coeff_Mul()
-    if k.is_number and isinstance(rest, sp.Pow) and rest.exp == sp.S.Half:
-        return k, rest.base
-    return None
-
-
 def _conjugate(e: sp.Add) -> sp.Expr:
-    for term in e.args:
-        found = _sqrt_term(term)
-        if found is None:
-            continue
-        k, q = found
-        r = e - term
-        num = sp.expand(k**2 * q - r**2)
+    for term, k, q, r, num in conjugate_splits(e, positive=False):
         if num.has(sp.sqrt(q)) or num == 0:
             continue
         if sp.count_ops(num) > sp.count_ops(k**2 * q) + sp.count_ops(r):
