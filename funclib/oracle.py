@@ -34,7 +34,7 @@ import sympy as sp
 from . import interval
 from .mpeval import MpEvalError, mp_evaluate
 
-__all__ = ["reference_value", "enclosure", "log_domain_form", "Undecided", "PRECISIONS", "MP_DIGITS"]
+__all__ = ["reference_value", "ball_value", "mpmath_value", "enclosure", "log_domain_form", "Undecided", "PRECISIONS", "MP_DIGITS"]
 
 #: Working precisions (bits) tried in turn; 1 - 1e-4000 needs about 13300 bits.
 PRECISIONS = (128, 320, 1024, 4096, 16384)
@@ -134,8 +134,13 @@ def enclosure(expr: sp.Expr, x: sp.Symbol, t: float, prec: int):
     return None
 
 
-def _by_mpmath(expr: sp.Expr, x: sp.Symbol, t: float, dps: int) -> float:
-    """mpmath at increasing precision until two successive values round alike."""
+def mpmath_value(expr: sp.Expr, x: sp.Symbol, t: float, dps: int = 40) -> float:
+    """Stage 3 alone: mpmath at increasing precision until two successive values round alike.
+
+    Not a proof, and it can run for a long time on huge arguments: callers that must stay
+    bounded run it under :func:`funclib.timelimit.time_limit`. Raises :class:`Undecided` or
+    :class:`funclib.mpeval.MpEvalError` as :func:`reference_value` does.
+    """
     last = None
     for digits in sorted({dps, *(d for d in MP_DIGITS if d > dps)}):
         try:
@@ -151,6 +156,19 @@ def _by_mpmath(expr: sp.Expr, x: sp.Symbol, t: float, dps: int) -> float:
     raise Undecided(t, f"mpmath values still change at {max(MP_DIGITS)} digits (last {last!r})")
 
 
+def ball_value(expr: sp.Expr, x: sp.Symbol, t: float) -> float | None:
+    """Stages 1 and 2 alone (module docstring): the correctly rounded value from ``arb`` balls,
+    or None where they do not decide. Bounded work (the precisions of :data:`PRECISIONS`), a
+    proof where it answers. Raises :class:`funclib.interval.IntervalDomainError` where ``expr``
+    is undefined at ``t``."""
+    value = _by_balls(expr, x, t)
+    if value is None:
+        alternative = log_domain_form(expr)
+        if alternative != expr:
+            value = _by_balls(alternative, x, t)
+    return value
+
+
 def reference_value(expr: sp.Expr, x: sp.Symbol, t: float, *, dps: int = 40) -> float:
     """The float64 nearest to ``expr(x = t)`` for a finite float64 ``t``.
 
@@ -159,13 +177,9 @@ def reference_value(expr: sp.Expr, x: sp.Symbol, t: float, *, dps: int = 40) -> 
     function no stage can evaluate.
     """
     try:
-        value = _by_balls(expr, x, t)
-        if value is None:
-            alternative = log_domain_form(expr)
-            if alternative != expr:
-                value = _by_balls(alternative, x, t)
+        value = ball_value(expr, x, t)
     except interval.IntervalDomainError:
         return math.nan
     if value is not None:
         return value
-    return _by_mpmath(expr, x, t, dps)
+    return mpmath_value(expr, x, t, dps)

@@ -61,28 +61,27 @@ def _for_sympy(expr: sp.Expr) -> sp.Expr:
 def _value_at(expr: sp.Expr, x: sp.Symbol, t: float, env: Mapping) -> float | None:
     """The float64 nearest to ``expr`` at ``x = t`` (parameters at ``env``), or None.
 
-    First from one arb ball at 256 bits (handles arguments like ``exp(-exp(2^1000))`` at once;
-    no timer, so the answer does not depend on the machine's load); where the ball is too wide
-    to decide, through :func:`funclib.oracle.reference_value`, whose mpmath fallback can run for
-    ever on such arguments: limited to ``VALUE_SECONDS`` of CPU time (main thread) or not
-    attempted (other threads).
+    First from arb balls (:func:`funclib.oracle.ball_value`: arguments like
+    ``exp(-exp(2^1000))`` at once, bounded work, no timer, so the answer does not depend on the
+    machine's load); where they do not decide, from mpmath (:func:`funclib.oracle.mpmath_value`),
+    which can run for ever on such arguments: limited to ``VALUE_SECONDS`` of CPU time (main
+    thread) or not attempted (other threads).
     """
     from .. import interval
-    from ..oracle import nearest_float, reference_value
+    from ..oracle import ball_value, mpmath_value
 
     e = expr.xreplace({s: exact_decimal(v) for s, v in env.items()}) if env else expr
     try:
-        ball = interval.enclose(e, x, t, t, prec=256)
-        lo, hi = nearest_float(ball.lo), nearest_float(ball.hi)
-        if lo == hi:
-            return lo
-    except Exception:  # noqa: BLE001 - not enclosed there: the reference decides
-        pass
-    if threading.current_thread() is not threading.main_thread():
-        return None
+        value = ball_value(e, x, t)
+    except interval.IntervalDomainError:
+        return math.nan
+    except Exception:  # noqa: BLE001 - not enclosed there: mpmath decides
+        value = None
+    if value is not None or threading.current_thread() is not threading.main_thread():
+        return value
     try:
         with time_limit(VALUE_SECONDS):
-            return reference_value(e, x, t)
+            return mpmath_value(e, x, t)
     except TimeLimitExceeded:
         return None
     except Exception:  # noqa: BLE001 - not evaluable there
