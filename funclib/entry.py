@@ -435,13 +435,8 @@ class Entry:
         x < 0, not a difference that cancels to nothing. The kernels also enforce the entry's
         kink conventions; this form keeps the formula's own values at kinks.
         """
-        x = self.symbol
-        if derivative:
-            expr = self.derivative(derivative, variant=variant, params=params)
-        else:
-            plain = self.formula_expr(variant) if params is None else self.numeric_expr(variant, params)
-            expr = calculus.stabilize(plain)
-        return stable_forms.evaluation_form(expr, x)
+        # order 0 of derivative() is the stabilized formula
+        return stable_forms.evaluation_form(self.derivative(derivative, variant=variant, params=params), self.symbol)
 
     def latex(self, variant: str | None = None, *, derivative: int = 0) -> str:
         """LaTeX of the formula (or of its ``derivative``-th derivative)."""
